@@ -1,0 +1,164 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package ddintake
+
+import (
+	"slices"
+	"strings"
+)
+
+// Matching rules shared by the query helpers: a series matches when, for every key/value of match, it carries the
+// tag "key:value" (an empty value asks for the bare tag "key"). As in Datadog queries, the series host counts as
+// the tag "host:<name>" even though the v2 APIs carry it outside the tags. A nil or empty match selects every
+// series of the metric.
+
+// hostTagKey is the tag key under which the series host is also visible to queries.
+const hostTagKey = "host"
+
+func matches(tags []string, host string, match map[string]string) bool {
+	for k, v := range match {
+		if k == hostTagKey && v != "" && v == host {
+			continue
+		}
+		want := k
+		if v != "" {
+			want = k + ":" + v
+		}
+		if !slices.Contains(tags, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// SumCount returns the sum of all points of the "count" series of metric that match. Summing is what Datadog
+// does with a count metric over a time range, and it is robust to how the exporter splits points in time.
+func (s *Server) SumCount(metric string, match map[string]string) float64 {
+	var sum float64
+	s.eachSeries(metric, "count", match, func(ser *Series) {
+		for _, p := range ser.Points {
+			sum += p.Value
+		}
+	})
+	return sum
+}
+
+// GaugePoints returns the points of the "gauge" series of metric that match, in arrival order.
+func (s *Server) GaugePoints(metric string, match map[string]string) []Point {
+	var out []Point
+	s.eachSeries(metric, "gauge", match, func(ser *Series) {
+		out = append(out, ser.Points...)
+	})
+	return out
+}
+
+// LastGauge returns the most recent value of the "gauge" series of metric that match: the point with the latest
+// timestamp, and among equal timestamps the one that arrived last. ok is false when no point matches.
+func (s *Server) LastGauge(metric string, match map[string]string) (value float64, ok bool) {
+	var lastTS int64
+	for _, p := range s.GaugePoints(metric, match) {
+		if !ok || p.Timestamp >= lastTS {
+			value, lastTS, ok = p.Value, p.Timestamp, true
+		}
+	}
+	return value, ok
+}
+
+// SketchQuantile returns the q-quantile (0 <= q <= 1) of the union of all sketch points of metric that match.
+// The answer is within the sketch's relative accuracy (about 1 %) of the true quantile of the values the exporter
+// put into the sketches. ok is false when no value matches or q is out of range.
+func (s *Server) SketchQuantile(metric string, match map[string]string, q float64) (float64, bool) {
+	ms := s.mergeSketches(metric, match)
+	return ms.quantile(q)
+}
+
+// SketchCount returns the number of values in all sketch points of metric that match.
+func (s *Server) SketchCount(metric string, match map[string]string) int64 {
+	return s.mergeSketches(metric, match).count
+}
+
+// SketchSum returns the sum of the values in all sketch points of metric that match.
+func (s *Server) SketchSum(metric string, match map[string]string) float64 {
+	return s.mergeSketches(metric, match).sum
+}
+
+// TagValues returns the sorted, distinct values of tag key tagKey over all series and sketches of metric. The
+// value of "host" includes the series hosts, as in matching.
+func (s *Server) TagValues(metric, tagKey string) []string {
+	prefix := tagKey + ":"
+	var values []string
+	collect := func(tags []string, host string) {
+		for _, t := range tags {
+			if v, found := strings.CutPrefix(t, prefix); found {
+				values = append(values, v)
+			}
+		}
+		if tagKey == hostTagKey && host != "" {
+			values = append(values, host)
+		}
+	}
+
+	s.store.mu.Lock()
+	for i := range s.store.series {
+		if ser := &s.store.series[i]; ser.Metric == metric {
+			collect(ser.Tags, ser.Host)
+		}
+	}
+	for i := range s.store.sketches {
+		if sk := &s.store.sketches[i]; sk.Metric == metric {
+			collect(sk.Tags, sk.Host)
+		}
+	}
+	s.store.mu.Unlock()
+
+	return sortedUnique(values)
+}
+
+// MetricNames returns the sorted, distinct names of all series and sketches received.
+func (s *Server) MetricNames() []string {
+	s.store.mu.Lock()
+	names := make([]string, 0, len(s.store.series)+len(s.store.sketches))
+	for i := range s.store.series {
+		names = append(names, s.store.series[i].Metric)
+	}
+	for i := range s.store.sketches {
+		names = append(names, s.store.sketches[i].Metric)
+	}
+	s.store.mu.Unlock()
+
+	return sortedUnique(names)
+}
+
+// eachSeries calls fn, under the store lock, for every series of metric and type typ that matches.
+func (s *Server) eachSeries(metric, typ string, match map[string]string, fn func(*Series)) {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	for i := range s.store.series {
+		ser := &s.store.series[i]
+		if ser.Metric == metric && ser.Type == typ && matches(ser.Tags, ser.Host, match) {
+			fn(ser)
+		}
+	}
+}
+
+func (s *Server) mergeSketches(metric string, match map[string]string) *mergedSketch {
+	ms := &mergedSketch{}
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	for i := range s.store.sketches {
+		sk := &s.store.sketches[i]
+		if sk.Metric != metric || !matches(sk.Tags, sk.Host, match) {
+			continue
+		}
+		for _, p := range sk.Points {
+			ms.add(p)
+		}
+	}
+	return ms
+}
+
+func sortedUnique(values []string) []string {
+	slices.Sort(values)
+	return slices.Compact(values)
+}

@@ -1,0 +1,55 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package simulator
+
+import "sync/atomic"
+
+// Stats is the body of GET /simulator/stats: what the simulator was asked,
+// for load and fault tests to check the receiver's request pattern.
+type Stats struct {
+	Requests    RequestStats `json:"requests"`
+	MaxInFlight int64        `json:"max_in_flight"`
+}
+
+// RequestStats counts /api/ requests. List, Get and Metrics count every
+// authenticated request of that kind whatever its outcome; Unauthorized counts
+// 401s and NotFound every 404.
+type RequestStats struct {
+	List         int64 `json:"list"`
+	Get          int64 `json:"get"`
+	Metrics      int64 `json:"metrics"`
+	Unauthorized int64 `json:"unauthorized"`
+	NotFound     int64 `json:"not_found"`
+}
+
+type requestCounters struct {
+	list, get, metrics, unauthorized, notFound atomic.Int64
+	inFlight, maxInFlight                      atomic.Int64
+}
+
+// enter marks the start of an /api/ request and keeps the high-water mark
+// of concurrent requests; the returned function marks its end.
+func (c *requestCounters) enter() (exit func()) {
+	current := c.inFlight.Add(1)
+	for {
+		highest := c.maxInFlight.Load()
+		if current <= highest || c.maxInFlight.CompareAndSwap(highest, current) {
+			break
+		}
+	}
+	return func() { c.inFlight.Add(-1) }
+}
+
+func (c *requestCounters) snapshot() Stats {
+	return Stats{
+		Requests: RequestStats{
+			List:         c.list.Load(),
+			Get:          c.get.Load(),
+			Metrics:      c.metrics.Load(),
+			Unauthorized: c.unauthorized.Load(),
+			NotFound:     c.notFound.Load(),
+		},
+		MaxInFlight: c.maxInFlight.Load(),
+	}
+}

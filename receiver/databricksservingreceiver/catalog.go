@@ -1,0 +1,119 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package databricksservingreceiver // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver"
+
+import (
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
+)
+
+// metricKind says how a family's samples become OpenTelemetry points.
+type metricKind int
+
+const (
+	// kindGauge: the sample is the window's value (utilization, concurrency); emitted once per window.
+	kindGauge metricKind = iota
+	// kindWindowedSum: the sample counts events of its window; added to a cumulative monotonic sum.
+	kindWindowedSum
+	// kindWindowedHistogram: the buckets count observations of their window; added to a cumulative histogram.
+	kindWindowedHistogram
+	// kindSummary: a quantile snapshot, passed through as it is.
+	kindSummary
+)
+
+// metricDef describes one emitted metric.
+type metricDef struct {
+	name        string
+	description string
+	unit        string
+	kind        metricKind
+	// extraAttribute is added to every point, e.g. status_class=5xx for the 5xx family.
+	extraAttribute *[2]string
+	// enabled reads the metric's switch from the mdatagen config; nil means always on (histograms, which
+	// mdatagen cannot declare, and passed-through families).
+	enabled func(metadata.MetricsConfig) bool
+}
+
+// metricNamespace prefixes every emitted name, including passed-through families.
+const metricNamespace = "databricks.serving."
+
+// knownFamilies maps the Databricks exposition families to what the receiver emits. The descriptions and units
+// of the mdatagen-declared metrics must match metadata.yaml; catalog_test.go checks that they do.
+var knownFamilies = map[string]metricDef{
+	"cpu_usage_percentage": {
+		name: "databricks.serving.cpu.utilization", unit: "%", kind: kindGauge,
+		description: "Average CPU utilization across the endpoint's replicas during the window (Databricks' cpu_usage_percentage).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingCPUUtilization.Enabled },
+	},
+	"mem_usage_percentage": {
+		name: "databricks.serving.memory.utilization", unit: "%", kind: kindGauge,
+		description: "Average memory utilization across the endpoint's replicas during the window (Databricks' mem_usage_percentage).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingMemoryUtilization.Enabled },
+	},
+	"gpu_usage_percentage": {
+		name: "databricks.serving.gpu.utilization", unit: "%", kind: kindGauge,
+		description: "GPU utilization per GPU, averaged across replicas during the window (Databricks' gpu_usage_percentage).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingGpuUtilization.Enabled },
+	},
+	"gpu_memory_usage_percentage": {
+		name: "databricks.serving.gpu.memory.utilization", unit: "%", kind: kindGauge,
+		description: "GPU memory utilization per GPU, averaged across replicas during the window (Databricks' gpu_memory_usage_percentage).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingGpuMemoryUtilization.Enabled },
+	},
+	"provisioned_concurrent_requests_total": {
+		name: "databricks.serving.provisioned_concurrency", unit: "{request}", kind: kindGauge,
+		description: "Provisioned concurrency of the endpoint during the window (Databricks' provisioned_concurrent_requests_total, a gauge despite its name).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingProvisionedConcurrency.Enabled },
+	},
+	"request_count_total": {
+		name: "databricks.serving.request.count", unit: "{request}", kind: kindWindowedSum,
+		description: "Requests served since the receiver started counting. Databricks reports the count of the last minute (request_count_total); the receiver adds each minute exactly once.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestCount.Enabled },
+	},
+	"request_4xx_count_total": {
+		name: "databricks.serving.request.error.count", unit: "{request}", kind: kindWindowedSum,
+		description:    errorCountDescription,
+		extraAttribute: &[2]string{"status_class", "4xx"},
+		enabled:        func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestErrorCount.Enabled },
+	},
+	"request_5xx_count_total": {
+		name: "databricks.serving.request.error.count", unit: "{request}", kind: kindWindowedSum,
+		description:    errorCountDescription,
+		extraAttribute: &[2]string{"status_class", "5xx"},
+		enabled:        func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestErrorCount.Enabled },
+	},
+	"request_latency_ms": {
+		name: "databricks.serving.request.latency", unit: "ms", kind: kindWindowedHistogram,
+		description: "Latency of the requests the endpoint served, measured inside Databricks, since the receiver started counting. Databricks reports the histogram of the last minute (request_latency_ms); the receiver adds each minute exactly once.",
+	},
+	"model_queue_time_ms": {
+		name: "databricks.serving.request.queue_time", unit: "ms", kind: kindWindowedHistogram,
+		description: "Time requests waited in the endpoint's queue before the model served them, since the receiver started counting. Databricks reports the histogram of the last minute (model_queue_time_ms); the receiver adds each minute exactly once.",
+	},
+}
+
+const errorCountDescription = "Requests answered with a 4xx or 5xx status since the receiver started counting. Databricks reports the count of the last minute (request_4xx_count_total, request_5xx_count_total); the receiver adds each minute exactly once."
+
+// definitionFor returns how to emit a family. A family the receiver does not know is passed through by its
+// "# TYPE" under the receiver's namespace, so a metric Databricks adds shows up without a release. Databricks
+// reports every count and histogram per minute, so unknown counters and histograms get the same window
+// accumulation as the known ones.
+func definitionFor(mf *dto.MetricFamily) metricDef {
+	if def, ok := knownFamilies[mf.GetName()]; ok {
+		return def
+	}
+	def := metricDef{name: metricNamespace + mf.GetName(), description: mf.GetHelp()}
+	switch mf.GetType() {
+	case dto.MetricType_COUNTER:
+		def.kind = kindWindowedSum
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		def.kind = kindWindowedHistogram
+	case dto.MetricType_SUMMARY:
+		def.kind = kindSummary
+	default: // gauge and untyped
+		def.kind = kindGauge
+	}
+	return def
+}

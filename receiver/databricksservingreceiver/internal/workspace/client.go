@@ -1,0 +1,138 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+// Package workspace is the receiver's client for the Databricks serving-endpoint REST API: it lists endpoints and
+// fetches their metrics, and turns every non-success answer into an error that says what to do about it.
+package workspace // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// DefaultMaxBodyBytes bounds a /metrics body after decompression. A realistic body is a few kilobytes; the
+// bound protects the collector from a runaway or hostile response.
+const DefaultMaxBodyBytes = 16 << 20
+
+// Client talks to one workspace. It is safe for concurrent use.
+type Client struct {
+	http         *http.Client
+	base         *url.URL
+	bearerToken  string // empty when an authenticator extension on the http.Client adds credentials
+	userAgent    string
+	maxBodyBytes int64
+}
+
+// NewClient returns a client for the workspace at baseURL. httpClient carries TLS, timeouts and any auth
+// extension; bearerToken, when not empty, is sent as "Authorization: Bearer". The client refuses to follow
+// redirects to another host, because the credentials would follow them.
+func NewClient(httpClient *http.Client, baseURL *url.URL, bearerToken, userAgent string) *Client {
+	httpClient.CheckRedirect = refuseCrossHostRedirects
+	return &Client{
+		http:         httpClient,
+		base:         baseURL,
+		bearerToken:  bearerToken,
+		userAgent:    userAgent,
+		maxBodyBytes: DefaultMaxBodyBytes,
+	}
+}
+
+// refuseCrossHostRedirects follows redirects within the workspace host only. Go strips the Authorization
+// header on a cross-host redirect, but authenticator round trippers add it again on every hop, so the only safe
+// answer to a redirect elsewhere (e.g. a Private Link login page) is not to follow it.
+func refuseCrossHostRedirects(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("stopped after 5 redirects")
+	}
+	if origin := via[0].URL; req.URL.Host != origin.Host || req.URL.Scheme != origin.Scheme {
+		return fmt.Errorf("refusing to follow a redirect from %s to %s://%s: credentials must not leave the workspace host (is the workspace behind Private Link, or the URL wrong?)",
+			origin.Host, req.URL.Scheme, req.URL.Host)
+	}
+	return nil
+}
+
+// Endpoint is the part of a serving endpoint's description that the receiver uses.
+type Endpoint struct {
+	Name string `json:"name"`
+	// EndpointType is FOUNDATION_MODEL_API for pay-per-token Foundation Model endpoints, which have no metrics.
+	EndpointType string `json:"endpoint_type"`
+}
+
+// HasMetrics reports whether Databricks exports metrics for the endpoint: pay-per-token Foundation Model API
+// endpoints answer 404 on /metrics.
+func (e Endpoint) HasMetrics() bool { return e.EndpointType != "FOUNDATION_MODEL_API" }
+
+// ListEndpoints returns every serving endpoint of the workspace (the API is not paginated).
+func (c *Client) ListEndpoints(ctx context.Context) ([]Endpoint, error) {
+	var buf bytes.Buffer
+	if _, err := c.get(ctx, "/api/2.0/serving-endpoints", "application/json", &buf); err != nil {
+		return nil, err
+	}
+	var list struct {
+		Endpoints []Endpoint `json:"endpoints"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &list); err != nil {
+		return nil, fmt.Errorf("decoding the serving endpoint list: %w", err)
+	}
+	return list.Endpoints, nil
+}
+
+// FetchMetrics writes the /metrics body of endpoint into buf and returns the response's Content-Type.
+func (c *Client) FetchMetrics(ctx context.Context, endpoint string, buf *bytes.Buffer) (string, error) {
+	return c.get(ctx, "/api/2.0/serving-endpoints/"+url.PathEscape(endpoint)+"/metrics", "text/plain", buf)
+}
+
+func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer) (string, error) {
+	u := *c.base
+	u.Path = strings.TrimSuffix(u.Path, "/") + path
+	u.RawPath = strings.TrimSuffix(u.EscapedPath(), "/") + path
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", accept)
+	req.Header.Set("User-Agent", c.userAgent)
+	if c.bearerToken != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearerToken)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", path, redactURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return "", newAPIError(path, resp)
+	}
+	contentType := resp.Header.Get("Content-Type")
+	if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "text/html" {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+		return "", fmt.Errorf("GET %s: %w", path, ErrHTMLPage)
+	}
+	buf.Reset()
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBodyBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("GET %s: reading body: %w", path, err)
+	}
+	if n > c.maxBodyBytes {
+		return "", fmt.Errorf("GET %s: body exceeds %d bytes after decompression; not parsed", path, c.maxBodyBytes)
+	}
+	return contentType, nil
+}
+
+// redactURLError drops the URL from transport errors: it is already in our message and the user's query
+// string could carry secrets.
+func redactURLError(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return urlErr.Err
+	}
+	return err
+}

@@ -1,0 +1,82 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package workspace // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrHTMLPage is returned when the workspace answers with an HTML page instead of data.
+var ErrHTMLPage = errors.New("received an HTML page instead of metrics: a Private Link workspace answers requests from outside its network with a login page; check the network path and the workspace URL")
+
+// APIError is a non-200 answer of the Databricks REST API.
+type APIError struct {
+	Path       string
+	StatusCode int
+	// ErrorCode and Message come from Databricks' JSON error body, e.g. RESOURCE_DOES_NOT_EXIST.
+	ErrorCode string
+	Message   string
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "GET %s: HTTP %d", e.Path, e.StatusCode)
+	if e.ErrorCode != "" {
+		b.WriteString(" " + e.ErrorCode)
+	}
+	if e.Message != "" {
+		b.WriteString(": " + e.Message)
+	}
+	if hint := e.hint(); hint != "" {
+		b.WriteString(" (" + hint + ")")
+	}
+	return b.String()
+}
+
+func (e *APIError) hint() string {
+	switch e.StatusCode {
+	case http.StatusUnauthorized:
+		return "the token is missing, invalid or expired: personal access tokens expire and are revoked after 90 days unused"
+	case http.StatusForbidden:
+		return "the identity needs CAN_VIEW on the endpoint and access to the workspace"
+	case http.StatusNotFound:
+		return "the endpoint does not exist or exports no metrics"
+	case http.StatusTooManyRequests:
+		return "Databricks is rate limiting the receiver; lengthen collection_interval or lower max_concurrency"
+	}
+	return ""
+}
+
+// maxErrorBody bounds how much of an error response is read: enough for Databricks' JSON error.
+const maxErrorBody = 4 << 10
+
+func newAPIError(path string, resp *http.Response) *APIError {
+	apiErr := &APIError{Path: path, StatusCode: resp.StatusCode}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
+	var payload struct {
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+	}
+	if json.Unmarshal(body, &payload) == nil && (payload.ErrorCode != "" || payload.Message != "") {
+		apiErr.ErrorCode, apiErr.Message = payload.ErrorCode, payload.Message
+		return apiErr
+	}
+	// Gateways answer with plain text or HTML; keep a short, printable excerpt.
+	excerpt := strings.TrimSpace(string(body))
+	if !utf8.ValidString(excerpt) || strings.HasPrefix(excerpt, "<") {
+		return apiErr
+	}
+	if len(excerpt) > 200 {
+		excerpt = excerpt[:200] + "..."
+	}
+	apiErr.Message = excerpt
+	return apiErr
+}

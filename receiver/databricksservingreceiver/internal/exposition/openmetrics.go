@@ -20,8 +20,8 @@ import (
 //   - "_created" samples carry a creation time, which says nothing about Databricks' per-minute windows.
 func openMetricsToText(body []byte) ([]byte, error) {
 	out := make([]byte, 0, len(body))
-	// declared maps each family named by a "# TYPE" line to whether it is a counter.
-	declared := map[string]bool{}
+	// OpenMetrics allows "# HELP" before "# TYPE", so learn every family's type first.
+	declared := declaredFamilies(body)
 	lineNo := 0
 	for len(body) > 0 {
 		var line []byte
@@ -54,6 +54,18 @@ func openMetricsToText(body []byte) ([]byte, error) {
 	return out, nil
 }
 
+// declaredFamilies maps each family named by a "# TYPE" line to whether it is a counter.
+func declaredFamilies(body []byte) map[string]bool {
+	declared := map[string]bool{}
+	for _, line := range bytes.Split(body, []byte("\n")) {
+		fields := strings.Fields(string(line))
+		if len(fields) >= 4 && fields[0] == "#" && fields[1] == "TYPE" {
+			declared[fields[2]] = strings.EqualFold(fields[3], "counter")
+		}
+	}
+	return declared
+}
+
 // rewriteOpenMetricsComment handles "# TYPE", "# HELP", "# UNIT" and "# EOF" lines.
 func rewriteOpenMetricsComment(line string, declared map[string]bool) (string, bool) {
 	fields := strings.Fields(line)
@@ -66,7 +78,6 @@ func rewriteOpenMetricsComment(line string, declared map[string]bool) (string, b
 		if len(fields) < 4 {
 			return "", false
 		}
-		declared[name] = strings.EqualFold(fields[3], "counter")
 		switch strings.ToLower(fields[3]) {
 		case "counter":
 			return "# TYPE " + name + "_total counter", true

@@ -1,0 +1,98 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package exposition
+
+import (
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func byName(t *testing.T, families []*dto.MetricFamily) map[string]*dto.MetricFamily {
+	t.Helper()
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range families {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+func TestParseTextFormat(t *testing.T) {
+	body := "# TYPE b gauge\nb{x=\"1\"} 2 1788718020000\n# TYPE a gauge\na 1\n"
+	families, err := Parse([]byte(body), "text/plain; version=0.0.4")
+	require.NoError(t, err)
+	require.Len(t, families, 2)
+	assert.Equal(t, "a", families[0].GetName(), "families come sorted by name")
+	assert.Nil(t, families[0].GetMetric()[0].TimestampMs)
+	assert.Equal(t, int64(1788718020000), families[1].GetMetric()[0].GetTimestampMs())
+}
+
+func TestParseOpenMetrics(t *testing.T) {
+	body := `# HELP requests Number of requests.
+# TYPE requests counter
+# UNIT requests requests
+requests_total{path="/a # b",q="say \"hi\" } # {x}"} 37 1788718020.123 # {trace_id="abc"} 1.0 1788718019.9
+requests_created{path="/a # b",q="say \"hi\" } # {x}"} 1788717960.0
+# TYPE latency histogram
+latency_bucket{le="5"} 1 1788718020
+latency_bucket{le="+Inf"} 3 1788718020
+latency_sum 12.5 1788718020
+latency_count 3 1788718020
+latency_created 1788717960
+# TYPE build info
+build_info{version="1.2"} 1
+# TYPE unknown_thing unknown
+unknown_thing 7
+# EOF
+`
+	families, err := Parse([]byte(body), "application/openmetrics-text; version=1.0.0; charset=utf-8")
+	require.NoError(t, err)
+	fams := byName(t, families)
+
+	requests := fams["requests_total"]
+	require.NotNil(t, requests, "an OpenMetrics counter family keeps its _total samples")
+	assert.Equal(t, dto.MetricType_COUNTER, requests.GetType())
+	assert.Equal(t, "Number of requests.", requests.GetHelp())
+	require.Len(t, requests.GetMetric(), 1)
+	m := requests.GetMetric()[0]
+	assert.Equal(t, 37.0, m.GetCounter().GetValue())
+	assert.Equal(t, int64(1788718020123), m.GetTimestampMs(), "float seconds become milliseconds")
+	assert.Equal(t, "/a # b", m.GetLabel()[0].GetValue(), "a '#' inside a label value is not an exemplar")
+	assert.Equal(t, `say "hi" } # {x}`, m.GetLabel()[1].GetValue())
+
+	latency := fams["latency"]
+	require.NotNil(t, latency)
+	assert.Equal(t, uint64(3), latency.GetMetric()[0].GetHistogram().GetSampleCount())
+	assert.Equal(t, int64(1788718020000), latency.GetMetric()[0].GetTimestampMs())
+
+	assert.Equal(t, dto.MetricType_GAUGE, fams["build_info"].GetType())
+	assert.Equal(t, dto.MetricType_UNTYPED, fams["unknown_thing"].GetType())
+	for name := range fams {
+		assert.NotContains(t, name, "_created", "creation times are not samples of a window")
+	}
+}
+
+func TestOpenMetricsRecognisedByItsEOFWhenTheContentTypeIsGeneric(t *testing.T) {
+	body := "# TYPE g gauge\ng 1 1788718020.5\n# EOF\n"
+	families, err := Parse([]byte(body), "text/plain")
+	require.NoError(t, err)
+	assert.Equal(t, int64(1788718020500), families[0].GetMetric()[0].GetTimestampMs())
+}
+
+func TestParseErrorsSayWhere(t *testing.T) {
+	for name, tc := range map[string]struct{ body, contentType, want string }{
+		"broken label set":            {"a{x=\"1\" 1\n", "text/plain", "parsing exposition"},
+		"OpenMetrics bad timestamp":   {"# TYPE g gauge\ng 1 yesterday\n# EOF\n", "application/openmetrics-text", "OpenMetrics line 2: invalid timestamp"},
+		"OpenMetrics unterminated":    {"g{x=\"1 1\n# EOF\n", "application/openmetrics-text", "OpenMetrics line 1: unterminated label set"},
+		"OpenMetrics too many fields": {"g 1 2 3\n# EOF\n", "application/openmetrics-text", "expected a value and an optional timestamp"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.body), tc.contentType)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}

@@ -1,0 +1,426 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package databricksservingreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/golden"
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/pdatatest/pmetrictest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
+
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
+)
+
+var updateGolden = flag.Bool("update", false, "rewrite the expected golden files from the scraper's output")
+
+const testToken = "dapi-test-0123456789abcdef"
+
+// bodyTimestamp is the window timestamp written in testdata/scraper/*.txt.
+const bodyTimestamp = 1788718020000
+
+// fakeWorkspace serves the serving-endpoint API from test bodies. respond returns the answer to the n-th
+// (0-based) /metrics request of an endpoint.
+type fakeWorkspace struct {
+	t         *testing.T
+	endpoints []map[string]any
+	respond   map[string]func(n int) (status int, contentType, body string)
+
+	mu       sync.Mutex
+	requests map[string]int // by endpoint name; "list" for the list call
+}
+
+func newFakeWorkspace(t *testing.T) *fakeWorkspace {
+	return &fakeWorkspace{t: t, respond: map[string]func(int) (int, string, string){}, requests: map[string]int{}}
+}
+
+func (f *fakeWorkspace) addEndpoint(name, endpointType string, respond func(n int) (int, string, string)) {
+	ep := map[string]any{"name": name, "state": map[string]string{"ready": "READY", "config_update": "NOT_UPDATING"}}
+	if endpointType != "" {
+		ep["endpoint_type"] = endpointType
+	}
+	f.endpoints = append(f.endpoints, ep)
+	f.respond[name] = respond
+}
+
+func (f *fakeWorkspace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+testToken {
+		w.WriteHeader(http.StatusUnauthorized)
+		_, _ = w.Write([]byte(`{"error_code":"UNAUTHENTICATED","message":"Invalid access token."}`))
+		return
+	}
+	if r.URL.Path == "/api/2.0/serving-endpoints" {
+		f.count("list")
+		_ = json.NewEncoder(w).Encode(map[string]any{"endpoints": f.endpoints})
+		return
+	}
+	name, ok := strings.CutPrefix(r.URL.Path, "/api/2.0/serving-endpoints/")
+	name, isMetrics := strings.CutSuffix(name, "/metrics")
+	respond := f.respond[name]
+	if !ok || !isMetrics || respond == nil {
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Serving endpoint with name ` + name + ` not found"}`))
+		return
+	}
+	status, contentType, body := respond(f.count(name))
+	w.Header().Set("Content-Type", contentType)
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// count records a request and returns how many came before it.
+func (f *fakeWorkspace) count(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := f.requests[key]
+	f.requests[key]++
+	return n
+}
+
+func (f *fakeWorkspace) requestsFor(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.requests[key]
+}
+
+func readBody(t *testing.T, name string) string {
+	b, err := os.ReadFile(filepath.Join("testdata", "scraper", name))
+	require.NoError(t, err)
+	return string(b)
+}
+
+// shiftWindow moves every sample of a body by windows minutes: the same values, another minute.
+func shiftWindow(body string, minutes int) string {
+	from := strconv.FormatInt(bodyTimestamp, 10)
+	to := strconv.FormatInt(bodyTimestamp+int64(minutes)*60_000, 10)
+	body = strings.ReplaceAll(body, " "+from, " "+to)
+	fromSeconds, toSeconds := from[:len(from)-3]+"."+from[len(from)-3:], to[:len(to)-3]+"."+to[len(to)-3:]
+	return strings.ReplaceAll(body, " "+fromSeconds, " "+toSeconds)
+}
+
+func serve(contentType string, bodies ...string) func(int) (int, string, string) {
+	return func(n int) (int, string, string) {
+		return http.StatusOK, contentType, bodies[min(n, len(bodies)-1)]
+	}
+}
+
+const textFormat = "text/plain; version=0.0.4; charset=utf-8"
+
+func newTestScraper(t *testing.T, serverURL string, mutate ...func(*Config)) *servingScraper {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Endpoint = serverURL
+	cfg.Token = testToken
+	for _, m := range mutate {
+		m(cfg)
+	}
+	require.NoError(t, cfg.Validate())
+	s := newServingScraper(cfg, receivertest.NewNopSettings(metadata.Type))
+	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	return s
+}
+
+func scrapeOnce(t *testing.T, s *servingScraper) (pmetric.Metrics, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return s.scrape(ctx)
+}
+
+// TestScrapeGolden drives each realistic body through the scrape sequence a running receiver sees: the minute
+// before at start-up (a baseline, not counted), the next minute (counted), that minute again (nothing new) and
+// the minute after (counted). The last scrape is compared with the golden file: gauges of the last minute, and
+// sums and histograms holding both counted minutes since a start just before the first.
+func TestScrapeGolden(t *testing.T) {
+	cases := []struct {
+		name, file, contentType string
+	}{
+		{name: "cpu endpoint", file: "cpu_endpoint", contentType: textFormat},
+		{name: "multi-GPU endpoint with unknown families", file: "gpu_endpoint", contentType: textFormat},
+		{name: "scaled-to-zero endpoint with series missing", file: "scaled_to_zero", contentType: textFormat},
+		{name: "OpenMetrics body", file: "openmetrics", contentType: "application/openmetrics-text; version=1.0.0; charset=utf-8"},
+		{name: "OpenMetrics body behind a proxy that drops the content type", file: "openmetrics", contentType: "text/plain"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			body := readBody(t, tc.file+".txt")
+			ws := newFakeWorkspace(t)
+			ws.addEndpoint("readmission", "", serve(tc.contentType, shiftWindow(body, -2), shiftWindow(body, -1), shiftWindow(body, -1), body))
+			srv := httptest.NewServer(ws)
+			defer srv.Close()
+			s := newTestScraper(t, srv.URL)
+
+			var outputs []pmetric.Metrics
+			for range 4 {
+				md, err := scrapeOnce(t, s)
+				require.NoError(t, err)
+				requireSeriesAscend(t, md)
+				outputs = append(outputs, md)
+			}
+			assert.Zero(t, countPoints(outputs[2], pmetric.MetricTypeSum)+countPoints(outputs[2], pmetric.MetricTypeHistogram)+countPoints(outputs[2], pmetric.MetricTypeGauge),
+				"re-scraping a minute must emit nothing")
+			assert.Zero(t, countPoints(outputs[0], pmetric.MetricTypeSum)+countPoints(outputs[0], pmetric.MetricTypeHistogram),
+				"the baseline minute must not be counted")
+
+			compareGolden(t, filepath.Join("testdata", "scraper", tc.file+"_expected.yaml"), outputs[3], golden.SkipMetricTimestampNormalization())
+		})
+	}
+}
+
+// TestScrapeBodyWithoutTimestamps: an unchanged body is the same window; a changed body is the next window.
+func TestScrapeBodyWithoutTimestamps(t *testing.T) {
+	first := readBody(t, "no_timestamps.txt")
+	second := strings.ReplaceAll(first, "} 37", "} 40") // 3 more requests: a different minute
+	second = strings.ReplaceAll(second, "request_latency_ms_sum{served_entity_name=\"readmission_model-8\"} 1762.0", "request_latency_ms_sum{served_entity_name=\"readmission_model-8\"} 1900.0")
+	second = strings.ReplaceAll(second, `le="500.0"} 36`, `le="500.0"} 39`)
+	second = strings.ReplaceAll(second, `le="250.0"} 36`, `le="250.0"} 39`)
+	require.NotEqual(t, first, second)
+	ws := newFakeWorkspace(t)
+	ws.addEndpoint("readmission", "", serve(textFormat, first, first, second, second))
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL)
+
+	var outputs []pmetric.Metrics
+	for range 4 {
+		md, err := scrapeOnce(t, s)
+		require.NoError(t, err)
+		outputs = append(outputs, md)
+	}
+	assert.Equal(t, 3, countPoints(outputs[0], pmetric.MetricTypeGauge), "gauges of the first body")
+	assert.Zero(t, countPoints(outputs[0], pmetric.MetricTypeSum), "the first body is the baseline")
+	assert.Zero(t, countPoints(outputs[1], pmetric.MetricTypeSum)+countPoints(outputs[1], pmetric.MetricTypeGauge), "an unchanged body is the same window")
+	assert.Zero(t, countPoints(outputs[3], pmetric.MetricTypeSum)+countPoints(outputs[3], pmetric.MetricTypeGauge), "an unchanged body is the same window")
+	compareGolden(t, filepath.Join("testdata", "scraper", "no_timestamps_expected.yaml"), outputs[2])
+}
+
+func compareGolden(t *testing.T, path string, actual pmetric.Metrics, opts ...golden.WriteMetricsOption) {
+	t.Helper()
+	if *updateGolden {
+		require.NoError(t, golden.WriteMetricsToFile(path, actual, opts...))
+	}
+	expected, err := golden.ReadMetrics(path)
+	require.NoError(t, err, "run go test with -update to create %s", path)
+	compareOpts := []pmetrictest.CompareMetricsOption{
+		pmetrictest.IgnoreMetricsOrder(), pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeVersion(),
+	}
+	if len(opts) == 0 { // timestamps were normalised: only their structure is compared
+		compareOpts = append(compareOpts, pmetrictest.IgnoreTimestamp(), pmetrictest.IgnoreStartTimestamp())
+	}
+	require.NoError(t, pmetrictest.CompareMetrics(expected, actual, compareOpts...))
+}
+
+// requireSeriesAscend checks that the points of each series (metric and attributes) carry strictly increasing
+// timestamps, after their start: a series that opens carries its zero point and its first value in one batch,
+// and backends reject out-of-order samples.
+func requireSeriesAscend(t *testing.T, md pmetric.Metrics) {
+	t.Helper()
+	last := map[string]pcommon.Timestamp{}
+	check := func(name string, attrs pcommon.Map, start, ts pcommon.Timestamp) {
+		key := name + fmt.Sprint(attrs.AsRaw())
+		require.Greater(t, ts, last[key], "%s %v: timestamps must ascend", name, attrs.AsRaw())
+		require.LessOrEqual(t, start, ts, "%s %v: start after time", name, attrs.AsRaw())
+		last[key] = ts
+	}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		rm := md.ResourceMetrics().At(i)
+		resource := fmt.Sprint(rm.Resource().Attributes().AsRaw())
+		ms := rm.ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			name := resource + m.Name()
+			switch m.Type() {
+			case pmetric.MetricTypeGauge:
+				for k := 0; k < m.Gauge().DataPoints().Len(); k++ {
+					dp := m.Gauge().DataPoints().At(k)
+					check(name, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp())
+				}
+			case pmetric.MetricTypeSum:
+				for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+					dp := m.Sum().DataPoints().At(k)
+					check(name, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp())
+				}
+			case pmetric.MetricTypeHistogram:
+				for k := 0; k < m.Histogram().DataPoints().Len(); k++ {
+					dp := m.Histogram().DataPoints().At(k)
+					check(name, dp.Attributes(), dp.StartTimestamp(), dp.Timestamp())
+				}
+			}
+		}
+	}
+}
+
+func countPoints(md pmetric.Metrics, typ pmetric.MetricType) int {
+	n := 0
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		sms := md.ResourceMetrics().At(i).ScopeMetrics()
+		for j := 0; j < sms.Len(); j++ {
+			ms := sms.At(j).Metrics()
+			for k := 0; k < ms.Len(); k++ {
+				m := ms.At(k)
+				if m.Type() != typ {
+					continue
+				}
+				switch typ {
+				case pmetric.MetricTypeGauge:
+					n += m.Gauge().DataPoints().Len()
+				case pmetric.MetricTypeSum:
+					n += m.Sum().DataPoints().Len()
+				case pmetric.MetricTypeHistogram:
+					n += m.Histogram().DataPoints().Len()
+				}
+			}
+		}
+	}
+	return n
+}
+
+func endpointNames(md pmetric.Metrics) []string {
+	var names []string
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		v, _ := md.ResourceMetrics().At(i).Resource().Attributes().Get("databricks.serving.endpoint.name")
+		names = append(names, v.Str())
+	}
+	return names
+}
+
+// TestOneBrokenEndpointDoesNotStopTheOthers: each endpoint fails alone; the cycle's data flows.
+func TestOneBrokenEndpointDoesNotStopTheOthers(t *testing.T) {
+	body := readBody(t, "cpu_endpoint.txt")
+	ws := newFakeWorkspace(t)
+	ws.addEndpoint("healthy-a", "", serve(textFormat, body))
+	ws.addEndpoint("server-error", "", func(int) (int, string, string) {
+		return http.StatusInternalServerError, "application/json", `{"error_code":"INTERNAL_ERROR","message":"boom"}`
+	})
+	ws.addEndpoint("login-page", "", serve("text/html; charset=utf-8", "<html><body>Sign in</body></html>"))
+	ws.addEndpoint("garbage", "", serve(textFormat, "cpu_usage_percentage{served_entity_name=\"x\" 1\n"))
+	ws.addEndpoint("databricks-claude", "FOUNDATION_MODEL_API", serve(textFormat, body))
+	ws.addEndpoint("healthy-b", "", serve(textFormat, body))
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL)
+
+	md, err := scrapeOnce(t, s)
+	require.Error(t, err)
+	assert.True(t, scrapererror.IsPartialScrapeError(err), "a per-endpoint failure must be partial, so the rest of the cycle is kept")
+	var partial scrapererror.PartialScrapeError
+	require.ErrorAs(t, err, &partial)
+	assert.Equal(t, 3, partial.Failed)
+	assert.Contains(t, err.Error(), `endpoint "server-error": GET /api/2.0/serving-endpoints/server-error/metrics: HTTP 500 INTERNAL_ERROR: boom`)
+	assert.Contains(t, err.Error(), `endpoint "login-page"`)
+	assert.Contains(t, err.Error(), "Private Link")
+	assert.Contains(t, err.Error(), `endpoint "garbage": parsing exposition`)
+
+	assert.Equal(t, []string{"healthy-a", "healthy-b"}, endpointNames(md))
+	assert.Zero(t, ws.requestsFor("databricks-claude"), "pay-per-token Foundation Model endpoints have no metrics and must not be asked")
+}
+
+func TestStaticEndpointListSkipsDiscovery(t *testing.T) {
+	body := readBody(t, "cpu_endpoint.txt")
+	ws := newFakeWorkspace(t)
+	ws.addEndpoint("chosen", "", serve(textFormat, body))
+	ws.addEndpoint("not-chosen", "", serve(textFormat, body))
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL, func(c *Config) { c.Endpoints = []string{"chosen"} })
+
+	md, err := scrapeOnce(t, s)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"chosen"}, endpointNames(md))
+	assert.Zero(t, ws.requestsFor("list"))
+	assert.Zero(t, ws.requestsFor("not-chosen"))
+}
+
+func TestListFailureFailsTheCycleWithAnActionableError(t *testing.T) {
+	ws := newFakeWorkspace(t)
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL, func(c *Config) { c.Token = "dapi-expired-token-value" })
+
+	_, err := scrapeOnce(t, s)
+	require.Error(t, err)
+	assert.False(t, scrapererror.IsPartialScrapeError(err))
+	assert.Contains(t, err.Error(), "listing serving endpoints: GET /api/2.0/serving-endpoints: HTTP 401 UNAUTHENTICATED: Invalid access token.")
+	assert.Contains(t, err.Error(), "expire")
+	assert.NotContains(t, err.Error(), "dapi-expired-token-value", "a token must never appear in an error")
+}
+
+func TestDisabledMetricIsNotEmitted(t *testing.T) {
+	ws := newFakeWorkspace(t)
+	ws.addEndpoint("readmission", "", serve(textFormat, readBody(t, "cpu_endpoint.txt")))
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL, func(c *Config) { c.Metrics.DatabricksServingCPUUtilization.Enabled = false })
+
+	md, err := scrapeOnce(t, s)
+	require.NoError(t, err)
+	names := map[string]bool{}
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for i := 0; i < ms.Len(); i++ {
+		names[ms.At(i).Name()] = true
+	}
+	assert.False(t, names["databricks.serving.cpu.utilization"])
+	assert.True(t, names["databricks.serving.memory.utilization"])
+}
+
+func TestRejectedSampleFailsAloneAndIsCounted(t *testing.T) {
+	body := readBody(t, "cpu_endpoint.txt")
+	later := shiftWindow(body, 1)
+	broken := strings.Replace(later, `request_5xx_count_total{served_entity_name="readmission_model-8"} 0.0`, `request_5xx_count_total{served_entity_name="readmission_model-8"} -4`, 1)
+	require.NotEqual(t, later, broken)
+	ws := newFakeWorkspace(t)
+	ws.addEndpoint("readmission", "", serve(textFormat, body, broken))
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL)
+
+	_, err := scrapeOnce(t, s)
+	require.NoError(t, err)
+	md, err := scrapeOnce(t, s)
+	var partial scrapererror.PartialScrapeError
+	require.ErrorAs(t, err, &partial)
+	assert.Equal(t, 1, partial.Failed)
+	assert.Contains(t, err.Error(), "1 samples rejected")
+	assert.Equal(t, 4, countPoints(md, pmetric.MetricTypeSum), "the request count and the 4xx count (each a zero point and a value) still flow")
+}
+
+// TestNoCredentialsAcrossARedirectToAnotherHost: a workspace answering with a redirect elsewhere (as a Private
+// Link login does) must not get the token sent to the other host.
+func TestNoCredentialsAcrossARedirectToAnotherHost(t *testing.T) {
+	var leaked sync.Map
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		leaked.Store("request", r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer elsewhere.Close()
+	workspaceSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// 127.0.0.1 and localhost are different hosts to an HTTP client, like two real hosts.
+		target := strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1) + "/login"
+		http.Redirect(w, r, target, http.StatusFound)
+	}))
+	defer workspaceSrv.Close()
+	s := newTestScraper(t, workspaceSrv.URL, func(c *Config) { c.Endpoints = []string{"readmission"} })
+
+	_, err := scrapeOnce(t, s)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "refusing to follow a redirect")
+	_, asked := leaked.Load("request")
+	assert.False(t, asked, "the redirect target must not be contacted at all")
+}

@@ -4,6 +4,7 @@
 package ddintake
 
 import (
+	"math"
 	"slices"
 	"strings"
 )
@@ -46,8 +47,14 @@ func (s *Server) SumCount(metric string, match map[string]string) float64 {
 
 // GaugePoints returns the points of the "gauge" series of metric that match, in arrival order.
 func (s *Server) GaugePoints(metric string, match map[string]string) []Point {
+	return s.SeriesPoints(metric, "gauge", match)
+}
+
+// SeriesPoints returns the points of the series of metric and type typ ("count", "gauge", ...) that match, in
+// arrival order.
+func (s *Server) SeriesPoints(metric, typ string, match map[string]string) []Point {
 	var out []Point
-	s.eachSeries(metric, "gauge", match, func(ser *Series) {
+	s.eachSeries(metric, typ, match, func(ser *Series) {
 		out = append(out, ser.Points...)
 	})
 	return out
@@ -69,18 +76,28 @@ func (s *Server) LastGauge(metric string, match map[string]string) (value float6
 // The answer is within the sketch's relative accuracy (about 1 %) of the true quantile of the values the exporter
 // put into the sketches. ok is false when no value matches or q is out of range.
 func (s *Server) SketchQuantile(metric string, match map[string]string, q float64) (float64, bool) {
-	ms := s.mergeSketches(metric, match)
-	return ms.quantile(q)
+	return s.mergeSketches(metric, match, math.MaxInt64).quantile(q)
+}
+
+// SketchQuantileUntil is SketchQuantile over the points stamped at or before untilSeconds, so a test can compare
+// a time range with a snapshot of what was sent while later points keep arriving.
+func (s *Server) SketchQuantileUntil(metric string, match map[string]string, q float64, untilSeconds int64) (float64, bool) {
+	return s.mergeSketches(metric, match, untilSeconds).quantile(q)
+}
+
+// SketchCountUntil is SketchCount over the points stamped at or before untilSeconds.
+func (s *Server) SketchCountUntil(metric string, match map[string]string, untilSeconds int64) int64 {
+	return s.mergeSketches(metric, match, untilSeconds).count
 }
 
 // SketchCount returns the number of values in all sketch points of metric that match.
 func (s *Server) SketchCount(metric string, match map[string]string) int64 {
-	return s.mergeSketches(metric, match).count
+	return s.mergeSketches(metric, match, math.MaxInt64).count
 }
 
 // SketchSum returns the sum of the values in all sketch points of metric that match.
 func (s *Server) SketchSum(metric string, match map[string]string) float64 {
-	return s.mergeSketches(metric, match).sum
+	return s.mergeSketches(metric, match, math.MaxInt64).sum
 }
 
 // TagValues returns the sorted, distinct values of tag key tagKey over all series and sketches of metric. The
@@ -142,7 +159,7 @@ func (s *Server) eachSeries(metric, typ string, match map[string]string, fn func
 	}
 }
 
-func (s *Server) mergeSketches(metric string, match map[string]string) *mergedSketch {
+func (s *Server) mergeSketches(metric string, match map[string]string, untilSeconds int64) *mergedSketch {
 	ms := &mergedSketch{}
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
@@ -152,7 +169,9 @@ func (s *Server) mergeSketches(metric string, match map[string]string) *mergedSk
 			continue
 		}
 		for _, p := range sk.Points {
-			ms.add(p)
+			if p.Timestamp <= untilSeconds {
+				ms.add(p)
+			}
 		}
 	}
 	return ms

@@ -1,0 +1,74 @@
+# otelcol-databricks: see README.md. The two commands users need are `make run` and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+GO ?= go
+
+TOOLS := .tools
+OCB := $(TOOLS)/ocb
+MDATAGEN := $(TOOLS)/mdatagen
+BIN := bin
+DIST := $(BIN)/otelcol-databricks
+SIMULATOR := $(BIN)/workspace-simulator
+E2E_TEST := $(BIN)/e2e.test
+# The end-to-end suite runs this many times in a row; each run must reach the same verdict.
+E2E_RUNS ?= 2
+
+.PHONY: all tools generate build run test test-unit test-e2e lint check-generated deps clean
+
+all: build
+
+## tools: build ocb and mdatagen at the pinned versions from the internal/tools module.
+tools: $(OCB) $(MDATAGEN)
+$(OCB): internal/tools/go.mod internal/tools/go.sum
+	$(GO) -C internal/tools build -o ../../$(OCB) go.opentelemetry.io/collector/cmd/builder
+$(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
+	$(GO) -C internal/tools build -o ../../$(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
+
+## generate: regenerate the receiver's mdatagen code and the distribution's ocb sources.
+# mdatagen writes next to the file it is given and names the package after that folder, hence the symlink
+# receiver/databricksservingreceiver/metadata.yaml -> ../../metadata.yaml.
+generate: tools
+	$(MDATAGEN) receiver/databricksservingreceiver/metadata.yaml
+	$(OCB) --config builder-config.yaml --skip-compilation
+
+## check-generated: fail when the committed generated files differ from what `make generate` writes.
+check-generated: generate
+	@if ! git diff --exit-code --stat -- . || [ -n "$$(git status --porcelain --untracked-files=all -- receiver cmd/otelcol-databricks)" ]; then \
+		echo "generated files are out of date: run 'make generate' and commit the result" >&2; exit 1; fi
+
+## build: compile the distribution (bin/otelcol-databricks) and the workspace simulator.
+build:
+	cd cmd/otelcol-databricks && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../../$(DIST) .
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(SIMULATOR) ./cmd/workspace-simulator
+
+## deps: install what the tests and `make run` need from Debian (Prometheus, iproute2, util-linux).
+deps:
+	scripts/install-deps.sh
+
+## lint: gofmt and go vet over every Go package, the generated distribution included.
+lint:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "not gofmt-clean: $$unformatted" >&2; exit 1; fi
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...
+	cd cmd/otelcol-databricks && $(GO) vet ./...
+
+## run: the main job. Starts the workspace simulator (unless DATABRICKS_HOST and DATABRICKS_TOKEN are set), a
+## local Prometheus and the collector; with DD_API_KEY set, Datadog joins the pipeline.
+run: build deps
+	scripts/run.sh
+
+## test: everything: generated code in sync, lint, unit tests, end-to-end suite.
+test: check-generated lint test-unit test-e2e
+
+test-unit:
+	$(GO) test -race -count=1 ./...
+
+## test-e2e: the end-to-end suite, wholly inside one loopback-only network namespace (the datadog exporter probes
+## cloud metadata addresses at start-up; that traffic must never leave the machine).
+test-e2e: build deps
+	$(GO) test -c -tags e2e -o $(E2E_TEST) ./e2e
+	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=20m -repo-root "$(CURDIR)"
+
+clean:
+	rm -rf $(BIN) $(TOOLS) .run

@@ -30,6 +30,7 @@ $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 generate: tools
 	$(MDATAGEN) receiver/databricksservingreceiver/metadata.yaml
 	$(OCB) --config builder-config.yaml --skip-compilation
+	gofmt -w cmd/otelcol-databricks/*.go
 
 ## check-generated: fail when the committed generated files differ from what `make generate` writes.
 check-generated: generate

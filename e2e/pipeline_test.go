@@ -235,7 +235,7 @@ func TestPipelineDeliversGroundTruth(t *testing.T) {
 type truthSeries struct {
 	family    string
 	labels    map[string]string
-	values    map[int64]float64                    // gauges and counts, by window timestamp (ms)
+	values    map[int64]float64                   // gauges and counts, by window timestamp (ms)
 	histogram map[int64]*simulator.HistogramTruth // by window timestamp (ms)
 }
 

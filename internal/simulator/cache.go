@@ -3,7 +3,11 @@
 
 package simulator
 
-import "sync"
+import (
+	"maps"
+	"slices"
+	"sync"
+)
 
 // cachedWindows is how many windows the body cache keeps: the current one
 // and the previous one, for scrapes that straddle a window boundary.
@@ -55,13 +59,7 @@ func (c *bodyCache) evictLocked() {
 	if len(c.byWindow) <= cachedWindows {
 		return
 	}
-	newest := int64(0)
-	first := true
-	for index := range c.byWindow {
-		if first || index > newest {
-			newest, first = index, false
-		}
-	}
+	newest := slices.Max(slices.Collect(maps.Keys(c.byWindow)))
 	for index := range c.byWindow {
 		if index <= newest-cachedWindows {
 			delete(c.byWindow, index)

@@ -86,14 +86,25 @@ func appendSample(buf []byte, name, labels, extraLabel string, value float64, ti
 	return append(buf, '\n')
 }
 
-// formatLabels renders labels sorted by name, so bodies are byte-for-byte
-// reproducible despite Go's random map order.
+// formatLabels renders served_entity_name first, then the other labels by
+// name, so bodies are byte-for-byte reproducible despite Go's random map
+// order.
 func formatLabels(labels map[string]string) string {
 	names := make([]string, 0, len(labels))
 	for name := range labels {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	slices.SortFunc(names, func(a, b string) int {
+		switch {
+		case a == b:
+			return 0
+		case a == labelServedEntityName:
+			return -1
+		case b == labelServedEntityName:
+			return 1
+		}
+		return strings.Compare(a, b)
+	})
 	var sb strings.Builder
 	for i, name := range names {
 		if i > 0 {

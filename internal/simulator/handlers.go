@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -72,7 +73,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	s.counters.metrics.Add(1)
 	// The window is chosen on arrival: the delay emulates a slow response,
 	// not a later request.
-	served := lastCompletedWindow(s.now(), s.cfg.Window)
+	current := lastCompletedWindow(s.now(), s.cfg.Window)
 	if err := s.delayResponse(r.Context()); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, apiError{ErrorCode: errorCodeUnavailable, Message: err.Error()})
 		return
@@ -89,13 +90,16 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body := s.bodies.get(served.index, ep.position, func() []byte {
-		return renderExposition(generateWindowTruth(s.cfg.Seed, ep, served))
+	body := s.bodies.get(current.index, ep.position, func() []byte {
+		return renderExposition(generateWindowTruth(s.cfg.Seed, ep, current))
 	})
 	// Record before writing, so a client that has read the body always
-	// finds its window in /simulator/truth.
-	s.served.record(ep.position, served.index)
+	// finds its window in /simulator/truth. HEAD receives no body.
+	if r.Method != http.MethodHead {
+		s.served.record(ep.position, current.index)
+	}
 	w.Header().Set("Content-Type", expositionContentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 }
@@ -158,6 +162,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeJSONBytes(w http.ResponseWriter, status int, body []byte) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

@@ -5,6 +5,7 @@ package databricksservingreceiver // import "github.com/otelcol-databricks/otelc
 
 import (
 	dto "github.com/prometheus/client_model/go"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
@@ -21,7 +22,24 @@ const (
 	kindWindowedHistogram
 	// kindSummary: a quantile snapshot, passed through as it is.
 	kindSummary
+	// kindState: an integer gauge the receiver computes itself (endpoint state, scrape health), stamped with the
+	// scrape time.
+	kindState
 )
+
+// metricType is the OpenTelemetry type a kind is emitted as.
+func (k metricKind) metricType() pmetric.MetricType {
+	switch k {
+	case kindWindowedSum:
+		return pmetric.MetricTypeSum
+	case kindWindowedHistogram:
+		return pmetric.MetricTypeHistogram
+	case kindSummary:
+		return pmetric.MetricTypeSummary
+	default:
+		return pmetric.MetricTypeGauge
+	}
+}
 
 // metricDef describes one emitted metric.
 type metricDef struct {
@@ -36,8 +54,10 @@ type metricDef struct {
 	enabled func(metadata.MetricsConfig) bool
 }
 
-// metricNamespace prefixes every emitted name, including passed-through families.
-const metricNamespace = "databricks.serving."
+// unmappedNamespace prefixes the families the receiver does not know. Their own namespace keeps them from ever
+// colliding with a built-in metric: "request_count" passed through as databricks.serving.request_count would
+// become databricks_serving_request_count_total in Prometheus, the built-in request counter's name.
+const unmappedNamespace = "databricks.serving.unmapped."
 
 // knownFamilies maps the Databricks exposition families to what the receiver emits. The descriptions and units
 // of the mdatagen-declared metrics must match metadata.yaml; catalog_test.go checks that they do.
@@ -96,19 +116,62 @@ var knownFamilies = map[string]metricDef{
 
 const errorCountDescription = "Requests answered with a 4xx or 5xx status since the receiver started counting. Databricks reports the count of the last minute (request_4xx_count_total, request_5xx_count_total); the receiver adds each minute exactly once."
 
+// The metrics the receiver computes itself, from the endpoint descriptions and its own scrapes.
+var (
+	endpointStateMetric = metricDef{
+		name: "databricks.serving.endpoint.state", unit: "{state}", kind: kindState,
+		description: "Readiness of the endpoint, READY or NOT_READY (1 for the current state, 0 for the other).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingEndpointState.Enabled },
+	}
+	configUpdateStateMetric = metricDef{
+		name: "databricks.serving.endpoint.config_update.state", unit: "{state}", kind: kindState,
+		description: "Configuration update state of the endpoint: NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED or UPDATE_CANCELED (1 for the current state, 0 for the others).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingEndpointConfigUpdateState.Enabled },
+	}
+	deploymentStateMetric = metricDef{
+		name: "databricks.serving.served_entity.deployment.state", unit: "{state}", kind: kindState,
+		description: "Deployment state of the served entity: DEPLOYMENT_READY, DEPLOYMENT_CREATING, DEPLOYMENT_RECOVERING, DEPLOYMENT_FAILED or DEPLOYMENT_ABORTED (1 for the current state, 0 for the others).",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingServedEntityDeploymentState.Enabled },
+	}
+	scrapeUpMetric = metricDef{
+		name: "databricks.serving.scrape.up", unit: "{status}", kind: kindState,
+		description: "1 if the last scrape of the endpoint's metrics succeeded, 0 if it failed (then error.type says why). Like Prometheus' up: an endpoint not collected for 5 minutes is max_over_time(...[5m]) < 1.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeUp.Enabled },
+	}
+	scrapeDurationMetric = metricDef{
+		name: "databricks.serving.scrape.duration", unit: "s", kind: kindGauge,
+		description: "How long the last scrape of the endpoint's metrics took.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeDuration.Enabled },
+	}
+	scrapeSamplesMetric = metricDef{
+		name: "databricks.serving.scrape.samples", unit: "{sample}", kind: kindState,
+		description: "How many samples the last scrape of the endpoint's metrics yielded.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeSamples.Enabled },
+	}
+	// computedMetrics lists them for the catalog test.
+	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric}
+)
+
+// The states Databricks documents; a state it adds later is emitted as reported.
+var (
+	readyStates        = []string{"READY", "NOT_READY"}
+	configUpdateStates = []string{"NOT_UPDATING", "IN_PROGRESS", "UPDATE_FAILED", "UPDATE_CANCELED"}
+	deploymentStates   = []string{"DEPLOYMENT_READY", "DEPLOYMENT_CREATING", "DEPLOYMENT_RECOVERING", "DEPLOYMENT_FAILED", "DEPLOYMENT_ABORTED"}
+)
+
 // definitionFor returns how to emit a family. A family the receiver does not know is passed through by its
-// "# TYPE" under the receiver's namespace, so a metric Databricks adds shows up without a release. Databricks
+// "# TYPE" as databricks.serving.unmapped.<family>, so a metric Databricks adds shows up without a release. Databricks
 // reports every count and histogram per minute, so unknown counters and histograms get the same window
 // accumulation as the known ones.
 func definitionFor(mf *dto.MetricFamily) metricDef {
 	if def, ok := knownFamilies[mf.GetName()]; ok {
 		return def
 	}
-	def := metricDef{name: metricNamespace + mf.GetName(), description: mf.GetHelp()}
+	def := metricDef{name: unmappedNamespace + mf.GetName(), description: mf.GetHelp()}
 	switch mf.GetType() {
 	case dto.MetricType_COUNTER:
 		def.kind = kindWindowedSum
-	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+	case dto.MetricType_HISTOGRAM:
 		def.kind = kindWindowedHistogram
 	case dto.MetricType_SUMMARY:
 		def.kind = kindSummary

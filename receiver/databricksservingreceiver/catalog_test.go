@@ -19,11 +19,13 @@ func TestCatalogMatchesMetadata(t *testing.T) {
 	require.NoError(t, err)
 	var md struct {
 		Metrics map[string]struct {
-			Description string    `yaml:"description"`
-			Unit        string    `yaml:"unit"`
-			Attributes  []string  `yaml:"attributes"`
-			Gauge       *struct{} `yaml:"gauge"`
-			Sum         *struct {
+			Description string   `yaml:"description"`
+			Unit        string   `yaml:"unit"`
+			Attributes  []string `yaml:"attributes"`
+			Gauge       *struct {
+				ValueType string `yaml:"value_type"`
+			} `yaml:"gauge"`
+			Sum *struct {
 				Monotonic   bool   `yaml:"monotonic"`
 				Temporality string `yaml:"aggregation_temporality"`
 			} `yaml:"sum"`
@@ -32,7 +34,14 @@ func TestCatalogMatchesMetadata(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(raw, &md))
 
 	declared := map[string]bool{}
+	defs := map[string]metricDef{}
 	for family, def := range knownFamilies {
+		defs[family] = def
+	}
+	for _, def := range computedMetrics {
+		defs["(computed) "+def.name] = def
+	}
+	for family, def := range defs {
 		meta, ok := md.Metrics[def.name]
 		if def.kind == kindWindowedHistogram {
 			assert.False(t, ok, "%s: mdatagen cannot generate histograms; it must not be declared", def.name)
@@ -45,7 +54,11 @@ func TestCatalogMatchesMetadata(t *testing.T) {
 		assert.Equal(t, meta.Unit, def.unit, def.name)
 		switch def.kind {
 		case kindGauge:
-			assert.NotNil(t, meta.Gauge, "%s is a gauge", def.name)
+			require.NotNil(t, meta.Gauge, "%s is a gauge", def.name)
+			assert.Equal(t, "double", meta.Gauge.ValueType, def.name)
+		case kindState:
+			require.NotNil(t, meta.Gauge, "%s is a gauge", def.name)
+			assert.Equal(t, "int", meta.Gauge.ValueType, def.name)
 		case kindWindowedSum:
 			require.NotNil(t, meta.Sum, "%s is a sum", def.name)
 			assert.True(t, meta.Sum.Monotonic, def.name)

@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
 
@@ -38,12 +39,21 @@ type Config struct {
 	confighttp.ClientConfig       `mapstructure:",squash"`
 	metadata.MetricsBuilderConfig `mapstructure:",squash"`
 
-	// Token is a Databricks personal access token, sent as a bearer token. Use it or auth, not both.
+	// Token is a Databricks personal access token, sent as a bearer token. Exactly one of token, auth (an
+	// authenticator extension, e.g. bearertokenauth with a token file), oauth and azure must be set.
 	Token configopaque.String `mapstructure:"token"`
+	// OAuth authenticates as a Databricks service principal (OAuth machine-to-machine).
+	OAuth *OAuthConfig `mapstructure:"oauth"`
+	// Azure authenticates as a Microsoft Entra ID service principal.
+	Azure *AzureConfig `mapstructure:"azure"`
 	// Endpoints names the serving endpoints to scrape. When empty, every endpoint of the workspace is scraped,
 	// except pay-per-token Foundation Model API endpoints, which export no metrics.
 	Endpoints []string `mapstructure:"endpoints"`
-	// MaxConcurrency bounds how many /metrics requests are in flight at once.
+	// Discovery selects endpoints and sets how often the list is refreshed.
+	Discovery discovery.Config `mapstructure:"discovery"`
+	// Shard splits the workspace's endpoints between several collectors.
+	Shard discovery.ShardConfig `mapstructure:"shard"`
+	// MaxConcurrency bounds how many requests are in flight at once.
 	MaxConcurrency int `mapstructure:"max_concurrency"`
 
 	_ struct{}
@@ -51,18 +61,42 @@ type Config struct {
 
 var _ confmap.Validator = (*Config)(nil)
 
+// OAuthConfig is a Databricks service principal's OAuth machine-to-machine credential.
+type OAuthConfig struct {
+	ClientID     string              `mapstructure:"client_id"`
+	ClientSecret configopaque.String `mapstructure:"client_secret"`
+	// Scopes requested; default all-apis. model-serving is enough for the serving endpoint APIs.
+	Scopes []string `mapstructure:"scopes"`
+	// TokenURL defaults to <endpoint>/oidc/v1/token.
+	TokenURL string `mapstructure:"token_url"`
+	_        struct{}
+}
+
+// AzureConfig is a Microsoft Entra ID service principal's client credential.
+type AzureConfig struct {
+	TenantID     string              `mapstructure:"tenant_id"`
+	ClientID     string              `mapstructure:"client_id"`
+	ClientSecret configopaque.String `mapstructure:"client_secret"`
+	// Scopes requested; default the AzureDatabricks application, 2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default.
+	Scopes []string `mapstructure:"scopes"`
+	// TokenURL defaults to https://login.microsoftonline.com/<tenant_id>/oauth2/v2.0/token.
+	TokenURL string `mapstructure:"token_url"`
+	_        struct{}
+}
+
+const (
+	defaultOAuthScope = "all-apis"
+	// azureDatabricksScope names the AzureDatabricks first-party application, whose tokens workspaces accept.
+	azureDatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
+)
+
 // Validate checks the configuration; each error names the field to fix.
 func (cfg *Config) Validate() error {
 	var errs []error
 	if _, err := workspaceURL(cfg.ClientConfig.Endpoint); err != nil {
 		errs = append(errs, err)
 	}
-	switch hasToken, hasAuth := cfg.Token != "", cfg.ClientConfig.Auth.HasValue(); {
-	case hasToken && hasAuth:
-		errs = append(errs, errors.New("token and auth are both set: use one way to authenticate"))
-	case !hasToken && !hasAuth:
-		errs = append(errs, errors.New("no credentials: set token (a Databricks personal access token) or auth (an authenticator extension such as bearertokenauth)"))
-	}
+	errs = append(errs, cfg.validateCredentials()...)
 	seen := map[string]bool{}
 	for _, name := range cfg.Endpoints {
 		if !endpointNamePattern.MatchString(name) {
@@ -80,6 +114,68 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("collection_interval %s is longer than Databricks' one-minute window: minutes would be lost; use %s or less", cfg.CollectionInterval, maxCollectionInterval))
 	}
 	return errors.Join(errs...)
+}
+
+// validateCredentials checks that exactly one way to authenticate is configured, and that it is complete.
+func (cfg *Config) validateCredentials() []error {
+	var methods []string
+	if cfg.Token != "" {
+		methods = append(methods, "token")
+	}
+	if cfg.ClientConfig.Auth.HasValue() {
+		methods = append(methods, "auth")
+	}
+	if cfg.OAuth != nil {
+		methods = append(methods, "oauth")
+	}
+	if cfg.Azure != nil {
+		methods = append(methods, "azure")
+	}
+	switch len(methods) {
+	case 0:
+		return []error{errors.New("no credentials: set one of token (a personal access token), auth (an authenticator extension such as bearertokenauth), oauth (a Databricks service principal) or azure (an Entra ID service principal)")}
+	case 1:
+	default:
+		return []error{fmt.Errorf("%s are all set: set exactly one way to authenticate", strings.Join(methods, ", "))}
+	}
+	var errs []error
+	if o := cfg.OAuth; o != nil {
+		if o.ClientID == "" {
+			errs = append(errs, errors.New("oauth.client_id must be set to the service principal's application id"))
+		}
+		if o.ClientSecret == "" {
+			errs = append(errs, errors.New("oauth.client_secret must be set to an OAuth secret of the service principal"))
+		}
+		errs = append(errs, checkTokenURL("oauth.token_url", o.TokenURL)...)
+	}
+	if a := cfg.Azure; a != nil {
+		if a.TenantID == "" {
+			errs = append(errs, errors.New("azure.tenant_id must be set to the Entra ID tenant (directory) id"))
+		}
+		if a.ClientID == "" {
+			errs = append(errs, errors.New("azure.client_id must be set to the service principal's application (client) id"))
+		}
+		if a.ClientSecret == "" {
+			errs = append(errs, errors.New("azure.client_secret must be set to a client secret of the service principal"))
+		}
+		errs = append(errs, checkTokenURL("azure.token_url", a.TokenURL)...)
+	}
+	return errs
+}
+
+// checkTokenURL applies the workspace URL's rule to a token URL: the client secret is sent there.
+func checkTokenURL(field, tokenURL string) []error {
+	if tokenURL == "" {
+		return nil
+	}
+	u, err := url.Parse(tokenURL)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return []error{fmt.Errorf("%s %q is not an absolute http(s) URL", field, tokenURL)}
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return []error{fmt.Errorf("%s %q uses http:// with the non-loopback host %q: the client secret must not cross the network unencrypted; use https://", field, tokenURL, u.Hostname())}
+	}
+	return nil
 }
 
 // workspaceURL parses and checks the workspace URL. Plain http is accepted only for a loopback host (a local

@@ -60,6 +60,22 @@ func TestLoadValidConfig(t *testing.T) {
 		require.NoError(t, confmap.Validate(cfg))
 		assert.True(t, cfg.ClientConfig.Auth.HasValue())
 	})
+	t.Run("oauth service principal, discovery filters and a shard", func(t *testing.T) {
+		cfg := loadConfig(t, "oauth")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, "6a1d3c4e-0000-4b5c-9d8e-1234567890ab", cfg.OAuth.ClientID)
+		assert.Equal(t, []string{"model-serving"}, cfg.OAuth.Scopes)
+		assert.Equal(t, 2*time.Minute, cfg.Discovery.RefreshInterval)
+		assert.Equal(t, []string{"fraud-*", "llm-?"}, cfg.Discovery.Include)
+		assert.Equal(t, map[string]string{"team": "ml"}, cfg.Discovery.IncludeTags)
+		assert.Equal(t, 3, cfg.Shard.Count)
+		assert.Equal(t, 2, cfg.Shard.Index)
+	})
+	t.Run("azure service principal", func(t *testing.T) {
+		cfg := loadConfig(t, "azure")
+		require.NoError(t, confmap.Validate(cfg))
+		assert.Equal(t, "72f988bf-86f1-41af-91ab-2d7cd011db47", cfg.Azure.TenantID)
+	})
 	t.Run("plain http to a loopback simulator", func(t *testing.T) {
 		require.NoError(t, confmap.Validate(loadConfig(t, "local_simulator")))
 	})
@@ -75,8 +91,17 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 		{"with_path", "must be the workspace URL alone, without path or query"},
 		{"plain_http", `uses http:// with the non-loopback host "adb-1234567890123456.7.azuredatabricks.net"`},
 		{"credentials_in_url", "endpoint must not carry credentials in the URL"},
-		{"no_credentials", "no credentials: set token"},
-		{"two_credentials", "token and auth are both set"},
+		{"no_credentials", "no credentials: set one of token (a personal access token), auth"},
+		{"two_credentials", "token, auth are all set: set exactly one way to authenticate"},
+		{"token_and_oauth", "token, oauth are all set: set exactly one way to authenticate"},
+		{"oauth_incomplete", "oauth.client_id must be set"},
+		{"oauth_incomplete", "oauth.client_secret must be set"},
+		{"azure_incomplete", "azure.tenant_id must be set"},
+		{"azure_incomplete", "azure.client_secret must be set"},
+		{"oauth_plain_http_token_url", `oauth.token_url "http://login.example.com/token" uses http:// with the non-loopback host`},
+		{"bad_glob", `discovery.include: "fraud-[a" is not a valid glob`},
+		{"zero_refresh", "discovery.refresh_interval must be positive"},
+		{"shard_out_of_range", "shard.index must be between 0 and shard.count-1 (2), got 3"},
 		{"bad_endpoint_name", `endpoints: "-starts-with-dash" is not a serving endpoint name`},
 		{"duplicate_endpoint", `endpoints: "readmission" is listed twice`},
 		{"zero_concurrency", "max_concurrency must be at least 1, got 0"},
@@ -91,9 +116,11 @@ func TestInvalidConfigNamesTheField(t *testing.T) {
 	}
 }
 
-func TestConfigNeverPrintsTheToken(t *testing.T) {
-	cfg := loadConfig(t, "")
-	for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg)} {
-		assert.NotContains(t, s, "dapi-0123456789abcdef")
+func TestConfigNeverPrintsASecret(t *testing.T) {
+	for name, secret := range map[string]string{"": "dapi-0123456789abcdef", "oauth": "dose0123456789abcdef", "azure": "azure-secret-value"} {
+		cfg := loadConfig(t, name)
+		for _, s := range []string{fmt.Sprint(cfg), fmt.Sprintf("%+v", cfg), fmt.Sprintf("%#v", cfg), fmt.Sprint(cfg.OAuth), fmt.Sprint(cfg.Azure)} {
+			assert.NotContains(t, s, secret)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/scraper"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
 
@@ -45,6 +46,8 @@ func createDefaultConfig() component.Config {
 		ControllerConfig:     controller,
 		ClientConfig:         client,
 		MetricsBuilderConfig: metadata.NewDefaultMetricsBuilderConfig(),
+		Discovery:            discovery.Config{RefreshInterval: discovery.DefaultRefreshInterval},
+		Shard:                discovery.ShardConfig{Count: 1},
 		MaxConcurrency:       defaultMaxConcurrency,
 	}
 }

@@ -8,57 +8,49 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
+	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
 	"go.uber.org/zap"
 
-	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
-	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
 
 // idleSeriesLifetime is how long a series that no longer appears in an endpoint's body keeps its cumulative
-// state. Long enough to bridge an endpoint scaled to zero for a while, short enough that churn of served
-// entities does not grow memory.
+// state, and how long a removed endpoint is remembered. Long enough to bridge an endpoint scaled to zero or
+// briefly missing from the list, short enough that churn does not grow memory.
 const idleSeriesLifetime = 30 * time.Minute
 
-// servingScraper scrapes every serving endpoint of one workspace.
+// servingScraper scrapes the serving endpoints of one workspace.
 type servingScraper struct {
 	cfg      *Config
 	settings receiver.Settings
 	logger   *zap.Logger
 	client   *workspace.Client
+	finder   *discovery.Discoverer
 	host     string // workspace host, a resource attribute
 
-	mu sync.Mutex // guards endpoints and discoveredOnce between cycles
+	mu sync.Mutex // one cycle at a time; guards everything below
 	// endpoints holds the per-endpoint state, by endpoint name.
-	endpoints      map[string]*endpointState
+	endpoints map[string]*endpointState
+	// removed remembers when endpoints left the list: one that returns soon may have been counted, so it starts
+	// with a baseline like the endpoints present at start-up.
+	removed        map[string]time.Time
 	discoveredOnce bool
+	cycle          int
+	now            func() time.Time // the clock; tests replace it
 
 	bodies sync.Pool // *bytes.Buffer, reused across endpoints and cycles
-}
-
-// endpointState is what the receiver remembers about one endpoint between cycles.
-type endpointState struct {
-	name string
-	acc  *accumulator.Accumulator
-	// baseline is true until the first successful scrape of an endpoint that existed when the receiver started
-	// (see the accumulator package documentation).
-	baseline bool
-
-	// untimedBodyHash and untimedWindow give bodies without sample timestamps a window identity.
-	untimedBodyHash uint64
-	untimedWindow   pcommon.Timestamp
 }
 
 func newServingScraper(cfg *Config, settings receiver.Settings) *servingScraper {
@@ -67,6 +59,8 @@ func newServingScraper(cfg *Config, settings receiver.Settings) *servingScraper 
 		settings:  settings,
 		logger:    settings.Logger,
 		endpoints: map[string]*endpointState{},
+		removed:   map[string]time.Time{},
+		now:       time.Now,
 		bodies:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
 	}
 }
@@ -81,137 +75,179 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("creating the HTTP client: %w", err)
 	}
 	userAgent := "otelcol-databricks-servingreceiver/" + s.settings.BuildInfo.Version
-	s.client = workspace.NewClient(httpClient, base, string(s.cfg.Token), userAgent)
+	s.client = workspace.NewClient(httpClient, base, s.credentials(base.String(), httpClient), userAgent)
 	s.host = base.Hostname()
+	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.logger)
 	return nil
+}
+
+// credentials returns the bearer token source of the configured method, or nil for an auth extension (which
+// works inside the HTTP client).
+func (s *servingScraper) credentials(workspaceBase string, httpClient *http.Client) workspace.Credentials {
+	switch {
+	case s.cfg.Token != "":
+		return workspace.StaticToken(s.cfg.Token)
+	case s.cfg.OAuth != nil:
+		o := s.cfg.OAuth
+		tokenURL := o.TokenURL
+		if tokenURL == "" {
+			tokenURL = strings.TrimSuffix(workspaceBase, "/") + "/oidc/v1/token"
+		}
+		return workspace.NewOAuthClientCredentials(tokenURL, o.ClientID, string(o.ClientSecret), scopesOr(o.Scopes, defaultOAuthScope), true, httpClient)
+	case s.cfg.Azure != nil:
+		a := s.cfg.Azure
+		tokenURL := a.TokenURL
+		if tokenURL == "" {
+			tokenURL = "https://login.microsoftonline.com/" + a.TenantID + "/oauth2/v2.0/token"
+		}
+		return workspace.NewOAuthClientCredentials(tokenURL, a.ClientID, string(a.ClientSecret), scopesOr(a.Scopes, azureDatabricksScope), false, httpClient)
+	}
+	return nil
+}
+
+func scopesOr(scopes []string, fallback string) []string {
+	if len(scopes) == 0 {
+		return []string{fallback}
+	}
+	return scopes
 }
 
 func (s *servingScraper) shutdown(context.Context) error { return nil }
 
-// scrape runs one collection cycle: discover endpoints, scrape them concurrently, merge the results.
-// An endpoint that fails is reported in a PartialScrapeError and never holds back the others.
+// endpointResult is what one endpoint's scrape produced.
+type endpointResult struct {
+	metrics  pmetric.Metrics
+	rejected int
+	err      error
+}
+
+// scrape runs one collection cycle: discover endpoints, scrape them concurrently, merge the results. An endpoint
+// that fails is reported in a PartialScrapeError and never holds back the others.
 func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	// The cycle may not outlive the interval; each request also has its own timeout.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CollectionInterval)
 	defer cancel()
-
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	endpoints, err := s.discover(ctx)
+
+	now := s.now()
+	md := pmetric.NewMetrics()
+	var errs scrapererror.ScrapeErrors
+	descriptions, refreshed, err := s.finder.Endpoints(ctx, now)
 	if err != nil {
-		return pmetric.NewMetrics(), err
+		if !s.discoveredOnce {
+			return md, err
+		}
+		// Keep scraping the endpoints of the last good list.
+		errs.AddPartial(1, err)
+	}
+	if refreshed {
+		s.syncEndpoints(descriptions, now, md.ResourceMetrics())
 	}
 
-	now := time.Now()
-	results := make([]pmetric.ResourceMetrics, len(endpoints))
-	failures := make([]error, len(endpoints))
-	rejected := make([]int, len(endpoints))
+	targets := s.dueEndpoints(now)
+	results := make([]endpointResult, len(targets))
 	slots := make(chan struct{}, s.cfg.MaxConcurrency)
 	var wg sync.WaitGroup
-	for i, ep := range endpoints {
+	// Start from a different endpoint every cycle, so that when a slow workspace makes the cycle run out of time
+	// it is not always the same endpoints that miss it.
+	offset := 0
+	if len(targets) > 0 {
+		offset = s.cycle % len(targets)
+	}
+	s.cycle++
+	for n := range targets {
+		i := (n + offset) % len(targets)
 		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			results[i], rejected[i], failures[i] = s.scrapeEndpoint(ctx, ep, now)
+			results[i] = s.scrapeEndpoint(ctx, targets[i], now)
 		}()
 	}
 	wg.Wait()
 
-	md := pmetric.NewMetrics()
-	var errs scrapererror.ScrapeErrors
-	for i, ep := range endpoints {
-		if failures[i] != nil {
-			errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, failures[i]))
-			continue
+	for i, ep := range targets {
+		r := results[i]
+		if r.err != nil {
+			errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
 		}
-		if rejected[i] > 0 {
-			errs.AddPartial(rejected[i], fmt.Errorf("endpoint %q: %d samples rejected", ep.name, rejected[i]))
+		if r.rejected > 0 {
+			errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected", ep.name, r.rejected))
 		}
-		if results[i].ScopeMetrics().At(0).Metrics().Len() > 0 {
-			results[i].MoveTo(md.ResourceMetrics().AppendEmpty())
-		}
+		r.metrics.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
 	return md, errs.Combine()
 }
 
-// discover returns the endpoints to scrape this cycle, in name order, creating and dropping state as endpoints
-// come and go.
-func (s *servingScraper) discover(ctx context.Context) ([]*endpointState, error) {
-	names := s.cfg.Endpoints
-	if len(names) == 0 {
-		listed, err := s.client.ListEndpoints(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing serving endpoints: %w", err)
+// syncEndpoints applies a new endpoint list: new endpoints get state, known ones their new description, and
+// endpoints gone from the list get stale markers for every series and are forgotten.
+func (s *servingScraper) syncEndpoints(descriptions []workspace.Endpoint, now time.Time, out pmetric.ResourceMetricsSlice) {
+	listed := make(map[string]bool, len(descriptions))
+	for _, desc := range descriptions {
+		listed[desc.Name] = true
+		resources := newEndpointResources(s.cfg.ResourceAttributes, s.host, desc)
+		if ep, ok := s.endpoints[desc.Name]; ok {
+			ep.description, ep.resources = desc, resources
+			continue
 		}
-		names = make([]string, 0, len(listed))
-		for _, ep := range listed {
-			if ep.HasMetrics() {
-				names = append(names, ep.Name)
-			}
-		}
+		_, returning := s.removed[desc.Name]
+		delete(s.removed, desc.Name)
+		s.endpoints[desc.Name] = newEndpointState(desc, resources, !s.discoveredOnce || returning)
 	}
-	current := make(map[string]bool, len(names))
-	out := make([]*endpointState, 0, len(names))
-	for _, name := range names {
-		current[name] = true
-		ep, ok := s.endpoints[name]
-		if !ok {
-			// Endpoints present at start-up may have been counted by a previous collector; endpoints that
-			// appear later are new, and their first window counts.
-			ep = &endpointState{name: name, acc: accumulator.New(), baseline: !s.discoveredOnce}
-			s.endpoints[name] = ep
+	for name, ep := range s.endpoints {
+		if listed[name] {
+			continue
 		}
-		out = append(out, ep)
+		ep.staleMarkers(now, s.settings.BuildInfo.Version, out)
+		delete(s.endpoints, name)
+		s.removed[name] = now
+		s.logger.Info("Serving endpoint left the workspace's list; its series are marked stale", zap.String("endpoint", name))
 	}
-	for name := range s.endpoints {
-		if !current[name] {
-			delete(s.endpoints, name)
+	for name, at := range s.removed {
+		if now.Sub(at) > idleSeriesLifetime {
+			delete(s.removed, name)
 		}
 	}
 	s.discoveredOnce = true
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out, nil
 }
 
-// scrapeEndpoint fetches, parses and converts one endpoint. It returns the endpoint's ResourceMetrics (with one
-// ScopeMetrics), the number of samples rejected, or the error that failed the whole endpoint.
-func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, now time.Time) (pmetric.ResourceMetrics, int, error) {
-	body := s.bodies.Get().(*bytes.Buffer)
-	defer s.bodies.Put(body)
-	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
-	if err != nil {
-		return pmetric.ResourceMetrics{}, 0, err
+// dueEndpoints returns the endpoints to scrape this cycle in name order, leaving out those waiting after a 404.
+func (s *servingScraper) dueEndpoints(now time.Time) []*endpointState {
+	out := make([]*endpointState, 0, len(s.endpoints))
+	for _, ep := range s.endpoints {
+		if !ep.retryAt.After(now) {
+			out = append(out, ep)
+		}
 	}
-	families, err := exposition.Parse(body.Bytes(), contentType)
-	if err != nil {
-		return pmetric.ResourceMetrics{}, 0, err
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
 
-	rm := pmetric.NewResourceMetrics()
-	rb := metadata.NewResourceBuilder(s.cfg.ResourceAttributes)
-	rb.SetDatabricksWorkspaceHost(s.host)
-	rb.SetDatabricksServingEndpointName(ep.name)
-	rb.Emit().MoveTo(rm.Resource())
-	sm := rm.ScopeMetrics().AppendEmpty()
-	sm.Scope().SetName(metadata.ScopeName)
-	sm.Scope().SetVersion(s.settings.BuildInfo.Version)
-
+// scrapeEndpoint fetches, parses and converts one endpoint, and records its scrape health and state.
+func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, now time.Time) endpointResult {
+	result := endpointResult{metrics: pmetric.NewMetrics()}
+	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
 	ep.acc.BeginScrape(now)
-	c := converter{
-		acc:           ep.acc,
-		metricsConfig: s.cfg.Metrics,
-		scope:         sm,
-		metrics:       map[string]pmetric.Metric{},
-		baseline:      ep.baseline,
-	}
-	if hasUntimedSamples(families) {
-		c.fallbackWindow = ep.windowForUntimedBody(body.Bytes(), now)
-	}
-	c.convertFamilies(families)
-	ep.baseline = false
-	ep.acc.EvictIdle(now.Add(-idleSeriesLifetime))
+	started := time.Now()
+	err := s.fetchAndConvert(ctx, ep, c, now)
+	c.recordScrapeHealth(started, time.Since(started), err)
+	c.recordStates(now)
+	ep.acc.EvictIdle(now.Add(-idleSeriesLifetime), func(key string) { delete(ep.series, key) })
 
+	var apiErr *workspace.APIError
+	switch {
+	case errors.As(err, &apiErr) && apiErr.StatusCode == 404:
+		// An endpoint without metrics: skipped quietly, asked again with backoff instead of failing every cycle.
+		if backoff := ep.notFoundBackoff(now, s.cfg.CollectionInterval); ep.notFound == 1 {
+			s.logger.Info("Serving endpoint has no metrics (HTTP 404); asking again with backoff",
+				zap.String("endpoint", ep.name), zap.Duration("retry_in", backoff))
+		}
+	case err != nil:
+		result.err = err
+	default:
+		ep.notFound = 0
+	}
 	if c.late > 0 {
 		s.logger.Debug("Dropped windows that arrived after newer ones were counted",
 			zap.String("endpoint", ep.name), zap.Int("windows", c.late))
@@ -220,7 +256,27 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 		s.logger.Warn("Rejected samples of a serving endpoint",
 			zap.String("endpoint", ep.name), zap.Error(errors.Join(c.rejected...)))
 	}
-	return rm, len(c.rejected), nil
+	result.rejected = len(c.rejected)
+	return result
+}
+
+func (s *servingScraper) fetchAndConvert(ctx context.Context, ep *endpointState, c *converter, now time.Time) error {
+	body := s.bodies.Get().(*bytes.Buffer)
+	defer s.bodies.Put(body)
+	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
+	if err != nil {
+		return err
+	}
+	families, err := exposition.Parse(body.Bytes(), contentType)
+	if err != nil {
+		return &parseError{err: err}
+	}
+	if hasUntimedSamples(families) {
+		c.fallbackWindow = ep.windowForUntimedBody(body.Bytes(), now)
+	}
+	c.convertFamilies(families)
+	ep.baseline = false
+	return nil
 }
 
 func hasUntimedSamples(families []*dto.MetricFamily) bool {
@@ -232,22 +288,4 @@ func hasUntimedSamples(families []*dto.MetricFamily) bool {
 		}
 	}
 	return false
-}
-
-// windowForUntimedBody gives samples without a timestamp a window identity. Databricks stamps its samples, but a
-// proxy or a future format may not. Without a timestamp the receiver cannot tell a re-scrape of the same minute
-// from the next minute, so it compares bodies: an unchanged body is the same window (nothing is added again);
-// a changed body is a new window, stamped with the scrape time. Two consecutive minutes with byte-identical
-// bodies are therefore counted once: in practice only idle minutes (all zero) are identical, and adding zero
-// loses nothing.
-func (ep *endpointState) windowForUntimedBody(body []byte, now time.Time) pcommon.Timestamp {
-	h := fnv.New64a()
-	_, _ = h.Write(body)
-	sum := h.Sum64()
-	if ep.untimedWindow != 0 && sum == ep.untimedBodyHash {
-		return ep.untimedWindow
-	}
-	ep.untimedBodyHash = sum
-	ep.untimedWindow = max(pcommon.NewTimestampFromTime(now.Truncate(time.Millisecond)), ep.untimedWindow+pcommon.Timestamp(time.Millisecond))
-	return ep.untimedWindow
 }

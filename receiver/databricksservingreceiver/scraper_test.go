@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,13 +54,47 @@ func newFakeWorkspace(t *testing.T) *fakeWorkspace {
 	return &fakeWorkspace{t: t, respond: map[string]func(int) (int, string, string){}, requests: map[string]int{}}
 }
 
-func (f *fakeWorkspace) addEndpoint(name, endpointType string, respond func(n int) (int, string, string)) {
-	ep := map[string]any{"name": name, "state": map[string]string{"ready": "READY", "config_update": "NOT_UPDATING"}}
+// addEndpoint adds an endpoint whose /metrics answers with respond; entities are its served entities' names.
+func (f *fakeWorkspace) addEndpoint(name, endpointType string, respond func(n int) (int, string, string), entities ...string) {
+	ep := map[string]any{
+		"name": name, "id": "0f3c2a9b5d8e4c1fa7b6e5d4c3b2a190", "task": "llm/v1/chat",
+		"state": map[string]string{"ready": "READY", "config_update": "NOT_UPDATING"},
+		"tags":  []map[string]string{{"key": "team", "value": "fraud"}},
+	}
 	if endpointType != "" {
 		ep["endpoint_type"] = endpointType
 	}
+	var served []map[string]any
+	for _, entity := range entities {
+		served = append(served, map[string]any{
+			"name": entity, "entity_name": "main.models." + strings.Split(entity, "-")[0], "entity_version": "8",
+			"workload_type": "CPU", "workload_size": "Small", "scale_to_zero_enabled": true,
+			"state": map[string]string{"deployment": "DEPLOYMENT_READY"},
+		})
+	}
+	ep["config"] = map[string]any{"served_entities": served}
+	f.mu.Lock()
 	f.endpoints = append(f.endpoints, ep)
 	f.respond[name] = respond
+	f.mu.Unlock()
+}
+
+func (f *fakeWorkspace) removeEndpoint(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.endpoints = slices.DeleteFunc(f.endpoints, func(ep map[string]any) bool { return ep["name"] == name })
+	delete(f.respond, name)
+}
+
+func (f *fakeWorkspace) endpoint(name string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ep := range f.endpoints {
+		if ep["name"] == name {
+			return ep
+		}
+	}
+	return nil
 }
 
 func (f *fakeWorkspace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -70,12 +105,25 @@ func (f *fakeWorkspace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.URL.Path == "/api/2.0/serving-endpoints" {
 		f.count("list")
+		f.mu.Lock()
 		_ = json.NewEncoder(w).Encode(map[string]any{"endpoints": f.endpoints})
+		f.mu.Unlock()
 		return
 	}
 	name, ok := strings.CutPrefix(r.URL.Path, "/api/2.0/serving-endpoints/")
 	name, isMetrics := strings.CutSuffix(name, "/metrics")
+	if ok && !isMetrics {
+		if ep := f.endpoint(name); ep != nil {
+			f.count("get " + name)
+			f.mu.Lock()
+			_ = json.NewEncoder(w).Encode(ep)
+			f.mu.Unlock()
+			return
+		}
+	}
+	f.mu.Lock()
 	respond := f.respond[name]
+	f.mu.Unlock()
 	if !ok || !isMetrics || respond == nil {
 		w.WriteHeader(http.StatusNotFound)
 		_, _ = w.Write([]byte(`{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"Serving endpoint with name ` + name + ` not found"}`))
@@ -125,6 +173,17 @@ func serve(contentType string, bodies ...string) func(int) (int, string, string)
 
 const textFormat = "text/plain; version=0.0.4; charset=utf-8"
 
+// withoutComputedMetrics switches off the metrics stamped with the scrape time (scrape health, states), for tests
+// that compare windows and golden files.
+func withoutComputedMetrics(c *Config) {
+	c.Metrics.DatabricksServingScrapeUp.Enabled = false
+	c.Metrics.DatabricksServingScrapeDuration.Enabled = false
+	c.Metrics.DatabricksServingScrapeSamples.Enabled = false
+	c.Metrics.DatabricksServingEndpointState.Enabled = false
+	c.Metrics.DatabricksServingEndpointConfigUpdateState.Enabled = false
+	c.Metrics.DatabricksServingServedEntityDeploymentState.Enabled = false
+}
+
 func newTestScraper(t *testing.T, serverURL string, mutate ...func(*Config)) *servingScraper {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = serverURL
@@ -150,22 +209,22 @@ func scrapeOnce(t *testing.T, s *servingScraper) (pmetric.Metrics, error) {
 // sums and histograms holding both counted minutes since a start just before the first.
 func TestScrapeGolden(t *testing.T) {
 	cases := []struct {
-		name, file, contentType string
+		name, file, contentType, entity string
 	}{
-		{name: "cpu endpoint", file: "cpu_endpoint", contentType: textFormat},
-		{name: "multi-GPU endpoint with unknown families", file: "gpu_endpoint", contentType: textFormat},
-		{name: "scaled-to-zero endpoint with series missing", file: "scaled_to_zero", contentType: textFormat},
-		{name: "OpenMetrics body", file: "openmetrics", contentType: "application/openmetrics-text; version=1.0.0; charset=utf-8"},
-		{name: "OpenMetrics body behind a proxy that drops the content type", file: "openmetrics", contentType: "text/plain"},
+		{name: "cpu endpoint", file: "cpu_endpoint", contentType: textFormat, entity: "readmission_model-8"},
+		{name: "multi-GPU endpoint with unknown families", file: "gpu_endpoint", contentType: textFormat, entity: "llama-ft-1"},
+		{name: "scaled-to-zero endpoint with series missing", file: "scaled_to_zero", contentType: textFormat, entity: "nightly-batch-scorer-3"},
+		{name: "OpenMetrics body", file: "openmetrics", contentType: "application/openmetrics-text; version=1.0.0; charset=utf-8", entity: "readmission_model-8"},
+		{name: "OpenMetrics body behind a proxy that drops the content type", file: "openmetrics", contentType: "text/plain", entity: "readmission_model-8"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			body := readBody(t, tc.file+".txt")
 			ws := newFakeWorkspace(t)
-			ws.addEndpoint("readmission", "", serve(tc.contentType, shiftWindow(body, -2), shiftWindow(body, -1), shiftWindow(body, -1), body))
+			ws.addEndpoint("readmission", "", serve(tc.contentType, shiftWindow(body, -2), shiftWindow(body, -1), shiftWindow(body, -1), body), tc.entity)
 			srv := httptest.NewServer(ws)
 			defer srv.Close()
-			s := newTestScraper(t, srv.URL)
+			s := newTestScraper(t, srv.URL, withoutComputedMetrics)
 
 			var outputs []pmetric.Metrics
 			for range 4 {
@@ -196,7 +255,7 @@ func TestScrapeBodyWithoutTimestamps(t *testing.T) {
 	ws.addEndpoint("readmission", "", serve(textFormat, first, first, second, second))
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
-	s := newTestScraper(t, srv.URL)
+	s := newTestScraper(t, srv.URL, withoutComputedMetrics)
 
 	var outputs []pmetric.Metrics
 	for range 4 {
@@ -292,13 +351,27 @@ func countPoints(md pmetric.Metrics, typ pmetric.MetricType) int {
 	return n
 }
 
+// endpointNames lists, in order and once each, the endpoints md has window metrics (not just scrape health) for.
 func endpointNames(md pmetric.Metrics) []string {
 	var names []string
 	for i := 0; i < md.ResourceMetrics().Len(); i++ {
-		v, _ := md.ResourceMetrics().At(i).Resource().Attributes().Get("databricks.serving.endpoint.name")
-		names = append(names, v.Str())
+		rm := md.ResourceMetrics().At(i)
+		v, _ := rm.Resource().Attributes().Get("databricks.serving.endpoint.name")
+		if hasWindowMetrics(rm) && !slices.Contains(names, v.Str()) {
+			names = append(names, v.Str())
+		}
 	}
 	return names
+}
+
+func hasWindowMetrics(rm pmetric.ResourceMetrics) bool {
+	ms := rm.ScopeMetrics().At(0).Metrics()
+	for i := 0; i < ms.Len(); i++ {
+		if !strings.HasPrefix(ms.At(i).Name(), "databricks.serving.scrape.") && !strings.HasSuffix(ms.At(i).Name(), ".state") {
+			return true
+		}
+	}
+	return false
 }
 
 // TestOneBrokenEndpointDoesNotStopTheOthers: each endpoint fails alone; the cycle's data flows.
@@ -372,9 +445,11 @@ func TestDisabledMetricIsNotEmitted(t *testing.T) {
 	md, err := scrapeOnce(t, s)
 	require.NoError(t, err)
 	names := map[string]bool{}
-	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
-	for i := 0; i < ms.Len(); i++ {
-		names[ms.At(i).Name()] = true
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			names[ms.At(j).Name()] = true
+		}
 	}
 	assert.False(t, names["databricks.serving.cpu.utilization"])
 	assert.True(t, names["databricks.serving.memory.utilization"])
@@ -389,7 +464,7 @@ func TestRejectedSampleFailsAloneAndIsCounted(t *testing.T) {
 	ws.addEndpoint("readmission", "", serve(textFormat, body, broken))
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
-	s := newTestScraper(t, srv.URL)
+	s := newTestScraper(t, srv.URL, withoutComputedMetrics)
 
 	_, err := scrapeOnce(t, s)
 	require.NoError(t, err)

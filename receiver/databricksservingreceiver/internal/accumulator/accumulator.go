@@ -39,7 +39,8 @@ import (
 // re-scrapes and late windows. Databricks serves only the latest minute, so a handful is plenty.
 const RememberedWindows = 8
 
-// ErrLateWindow reports a window older than every window the series remembers: it is not added.
+// ErrLateWindow reports a window older than every window the series remembers, or not newer than its baseline:
+// it is not added.
 var ErrLateWindow = errors.New("window is older than every window the series remembers; not added")
 
 // oneMillisecond separates a series' zero point from its first window, and a late window from the point before it.
@@ -81,22 +82,47 @@ func (a *Accumulator) BeginScrape(now time.Time) { a.now = now }
 // EvictIdle forgets series not observed since before cutoff, so endpoints whose served entities come and go do
 // not grow memory without bound. A forgotten series that returns is counted again from its next window, with a
 // new start timestamp (a reset that both backends handle).
-func (a *Accumulator) EvictIdle(cutoff time.Time) {
+// evicted, when not nil, is called with the key of every forgotten series.
+func (a *Accumulator) EvictIdle(cutoff time.Time, evicted func(key string)) {
 	for k, s := range a.sums {
 		if s.touched.Before(cutoff) {
 			delete(a.sums, k)
+			notify(evicted, k)
 		}
 	}
 	for k, s := range a.histograms {
 		if s.touched.Before(cutoff) {
 			delete(a.histograms, k)
+			notify(evicted, k)
 		}
 	}
 	for k, s := range a.gauges {
 		if s.touched.Before(cutoff) {
 			delete(a.gauges, k)
+			notify(evicted, k)
 		}
 	}
+}
+
+func notify(fn func(string), key string) {
+	if fn != nil {
+		fn(key)
+	}
+}
+
+// LastEmitted returns the timestamp of the last point emitted for key (0 when none), so a stale marker can be
+// placed after it.
+func (a *Accumulator) LastEmitted(key string) pcommon.Timestamp {
+	if s, ok := a.sums[key]; ok {
+		return s.lastEmitted
+	}
+	if s, ok := a.histograms[key]; ok {
+		return s.lastEmitted
+	}
+	if g, ok := a.gauges[key]; ok {
+		return g.lastEmitted
+	}
+	return 0
 }
 
 // Len returns how many series the accumulator holds.
@@ -104,12 +130,21 @@ func (a *Accumulator) Len() int { return len(a.sums) + len(a.histograms) + len(a
 
 // windowLog is the bookkeeping every windowed series shares: which windows were added and what was emitted.
 type windowLog struct {
-	seen        [RememberedWindows]pcommon.Timestamp
-	seenCount   int // how many entries of seen are used
-	next        int // ring position of the next entry
+	seen      [RememberedWindows]pcommon.Timestamp
+	seenCount int // how many entries of seen are used
+	next      int // ring position of the next entry
+	// floor is the baseline window: it and every window before it may have been counted by a previous
+	// collector, so they are never added.
+	floor       pcommon.Timestamp
 	start       pcommon.Timestamp
 	lastEmitted pcommon.Timestamp
 	touched     time.Time
+}
+
+// setBaseline records window as seen and as the floor below which nothing is added.
+func (l *windowLog) setBaseline(window pcommon.Timestamp) {
+	l.remember(window)
+	l.floor = window
 }
 
 func (l *windowLog) hasSeen(window pcommon.Timestamp) bool {
@@ -152,7 +187,7 @@ func (l *windowLog) admit(window pcommon.Timestamp) (bool, error) {
 	if l.hasSeen(window) {
 		return false, nil
 	}
-	if l.seenCount == RememberedWindows && window < l.oldestSeen() {
+	if window <= l.floor || (l.seenCount == RememberedWindows && window < l.oldestSeen()) {
 		return false, ErrLateWindow
 	}
 	l.remember(window)

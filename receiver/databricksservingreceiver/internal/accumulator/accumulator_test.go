@@ -127,6 +127,31 @@ func TestAddSum(t *testing.T) {
 // errAny marks a step that must fail, whatever the message.
 var errAny = assert.AnError
 
+func TestNothingAtOrBeforeTheBaselineIsAdded(t *testing.T) {
+	// A previous collector may have counted the baseline window and those before it.
+	acc := New()
+	_, _, err := acc.AddSum("a", minute(5), 10, true)
+	require.NoError(t, err)
+	for _, older := range []pcommon.Timestamp{minute(4), minute(1)} {
+		em, _, err := acc.AddSum("a", older, 3, false)
+		require.ErrorIs(t, err, ErrLateWindow)
+		assert.False(t, em.Emit)
+	}
+	em, _, err := acc.AddSum("a", minute(5), 3, false)
+	require.NoError(t, err, "the baseline minute scraped again is a plain re-scrape")
+	assert.False(t, em.Emit)
+	em, total, err := acc.AddSum("a", minute(6), 2, false)
+	require.NoError(t, err)
+	assert.True(t, em.Opens)
+	assert.Equal(t, minute(6)-ms, em.Start)
+	assert.Equal(t, 2.0, total)
+
+	_, _, err = acc.AddHistogram("h", minute(5), histogram(1, 1, 1), true)
+	require.NoError(t, err)
+	_, _, err = acc.AddHistogram("h", minute(4), histogram(1, 1, 1), false)
+	require.ErrorIs(t, err, ErrLateWindow)
+}
+
 func TestAddSumTooLateWindowIsDropped(t *testing.T) {
 	acc := New()
 	for n := 10; n < 10+RememberedWindows; n++ {
@@ -211,12 +236,14 @@ func TestAddHistogram(t *testing.T) {
 func TestAddHistogramRejectsMalformedWindows(t *testing.T) {
 	acc := New()
 	bad := []Histogram{
-		{Bounds: []float64{10}, Counts: []uint64{1}, Count: 1},                           // bucket missing
-		{Bounds: []float64{10, 5}, Counts: []uint64{1, 1, 1}, Count: 3},                  // bounds not increasing
-		{Bounds: []float64{10}, Counts: []uint64{1, 1}, Count: 5},                        // count disagrees with buckets
-		{Bounds: []float64{10}, Counts: []uint64{1, 1}, Count: 2, Sum: math.Inf(1)},      // sum not finite
-		{Bounds: []float64{10}, Counts: []uint64{1, 1}, Count: 2, Sum: math.NaN()},       // sum not finite
-		{Bounds: []float64{math.NaN(), 10}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1}, // NaN bound
+		{Bounds: []float64{10}, Counts: []uint64{1}, Count: 1},                             // bucket missing
+		{Bounds: []float64{10, 5}, Counts: []uint64{1, 1, 1}, Count: 3},                    // bounds not increasing
+		{Bounds: []float64{10}, Counts: []uint64{1, 1}, Count: 5},                          // count disagrees with buckets
+		{Bounds: []float64{10}, Counts: []uint64{1, 1}, Count: 2, Sum: math.Inf(1)},        // sum not finite
+		{Bounds: []float64{10}, Counts: []uint64{1, 1}, Count: 2, Sum: math.NaN()},         // sum not finite
+		{Bounds: []float64{math.NaN(), 10}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1},   // NaN bound
+		{Bounds: []float64{math.NaN()}, Counts: []uint64{1, 1}, Count: 2, Sum: 1},          // a single NaN bound
+		{Bounds: []float64{math.Inf(-1), 10}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1}, // -Inf bound
 	}
 	for i, h := range bad {
 		_, _, err := acc.AddHistogram("lat", minute(i+1), h, false)
@@ -245,8 +272,12 @@ func TestEvictIdle(t *testing.T) {
 	_, _, _ = acc.AddSum("alive", minute(2), 1, false)
 	require.Equal(t, 4, acc.Len())
 
-	acc.EvictIdle(start.Add(30 * time.Minute))
+	var evicted []string
+	acc.EvictIdle(start.Add(30*time.Minute), func(key string) { evicted = append(evicted, key) })
 	assert.Equal(t, 1, acc.Len())
+	assert.ElementsMatch(t, []string{"gone", "gone-gauge", "gone-hist"}, evicted)
+	assert.Zero(t, acc.LastEmitted("gone"))
+	assert.Equal(t, minute(2), acc.LastEmitted("alive"))
 
 	// A forgotten series that returns starts over after its old points.
 	em, total, err := acc.AddSum("gone", minute(61), 2, false)

@@ -26,9 +26,12 @@ func (h Histogram) Validate() error {
 	if len(h.Counts) != len(h.Bounds)+1 {
 		return fmt.Errorf("histogram has %d buckets for %d bounds; want one more bucket than bounds", len(h.Counts), len(h.Bounds))
 	}
-	for i := 1; i < len(h.Bounds); i++ {
-		if !(h.Bounds[i] > h.Bounds[i-1]) {
-			return fmt.Errorf("histogram bounds are not strictly increasing at %v", h.Bounds[i])
+	for i, b := range h.Bounds {
+		if math.IsNaN(b) || math.IsInf(b, 0) {
+			return fmt.Errorf("histogram bound %v is not finite", b)
+		}
+		if i > 0 && !(b > h.Bounds[i-1]) {
+			return fmt.Errorf("histogram bounds are not strictly increasing at %v", b)
 		}
 	}
 	var total uint64
@@ -62,7 +65,7 @@ func (a *Accumulator) AddHistogram(key string, window pcommon.Timestamp, h Histo
 	}
 	s.touched = a.now
 	if !ok && baseline {
-		s.remember(window)
+		s.setBaseline(window)
 		s.total = Histogram{Bounds: slices.Clone(h.Bounds), Counts: make([]uint64, len(h.Counts))}
 		return Emission{}, Histogram{}, nil
 	}

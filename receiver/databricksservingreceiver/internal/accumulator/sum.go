@@ -28,7 +28,7 @@ func (a *Accumulator) AddSum(key string, window pcommon.Timestamp, value float64
 	}
 	s.touched = a.now
 	if !ok && baseline {
-		s.remember(window)
+		s.setBaseline(window)
 		return Emission{}, 0, nil
 	}
 	admitted, err := s.admit(window)

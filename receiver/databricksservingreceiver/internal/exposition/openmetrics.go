@@ -54,20 +54,29 @@ func openMetricsToText(body []byte) ([]byte, error) {
 	return out, nil
 }
 
-// declaredFamilies maps each family named by a "# TYPE" line to whether it is a counter.
-func declaredFamilies(body []byte) map[string]bool {
-	declared := map[string]bool{}
-	for _, line := range bytes.Split(body, []byte("\n")) {
-		fields := strings.Fields(string(line))
-		if len(fields) >= 4 && fields[0] == "#" && fields[1] == "TYPE" {
-			declared[fields[2]] = strings.EqualFold(fields[3], "counter")
+// declaredFamilies maps each family named by a "# TYPE" line to its type, lower-cased.
+func declaredFamilies(body []byte) map[string]string {
+	declared := map[string]string{}
+	typeLine := []byte("# TYPE ")
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		if !bytes.HasPrefix(line, typeLine) {
+			continue
+		}
+		if fields := strings.Fields(string(line)); len(fields) >= 4 {
+			declared[fields[2]] = strings.ToLower(fields[3])
 		}
 	}
 	return declared
 }
 
 // rewriteOpenMetricsComment handles "# TYPE", "# HELP", "# UNIT" and "# EOF" lines.
-func rewriteOpenMetricsComment(line string, declared map[string]bool) (string, bool) {
+func rewriteOpenMetricsComment(line string, declared map[string]string) (string, bool) {
 	fields := strings.Fields(line)
 	if len(fields) < 3 {
 		return "", false // "# EOF" and bare comments carry nothing the text parser needs.
@@ -83,19 +92,23 @@ func rewriteOpenMetricsComment(line string, declared map[string]bool) (string, b
 			return "# TYPE " + name + "_total counter", true
 		case "unknown":
 			return "# TYPE " + name + " untyped", true
-		case "info", "stateset":
-			// Both are sets of 0/1 (or constant 1) samples: a gauge is their faithful text-format shape.
-			// Info samples are named "<name>_info".
-			if strings.EqualFold(fields[3], "info") {
-				return "# TYPE " + name + "_info gauge", true
-			}
+		case "info":
+			// Info and stateset families are sets of 0/1 (or constant 1) samples: a gauge is their faithful
+			// text-format shape. Info samples are named "<name>_info".
+			return "# TYPE " + name + "_info gauge", true
+		case "stateset":
 			return "# TYPE " + name + " gauge", true
 		default:
 			return line, true
 		}
 	case "HELP":
-		if declared[name] {
-			return strings.Replace(line, name, name+"_total", 1), true
+		// Rebuild the line: the help text follows the name, and the name must follow the sample names.
+		help := strings.TrimPrefix(line, "# HELP "+name)
+		switch declared[name] {
+		case "counter":
+			return "# HELP " + name + "_total" + help, true
+		case "info":
+			return "# HELP " + name + "_info" + help, true
 		}
 		return line, true
 	default:
@@ -104,7 +117,7 @@ func rewriteOpenMetricsComment(line string, declared map[string]bool) (string, b
 }
 
 // rewriteOpenMetricsSample strips exemplars, drops "_created" samples and converts the timestamp to milliseconds.
-func rewriteOpenMetricsSample(line string, declared map[string]bool) (string, bool, error) {
+func rewriteOpenMetricsSample(line string, declared map[string]string) (string, bool, error) {
 	if i := exemplarStart(line); i >= 0 {
 		line = strings.TrimRight(line[:i], " ")
 	}
@@ -115,8 +128,15 @@ func rewriteOpenMetricsSample(line string, declared map[string]bool) (string, bo
 	if _, isFamily := declared[name]; strings.HasSuffix(name, "_created") && !isFamily {
 		return "", false, nil
 	}
-	// The sample is "<name>[{labels}] <value> [<timestamp>]"; labels may contain spaces inside quotes.
+	// A gauge histogram's count and sum are "_gcount" and "_gsum" in OpenMetrics; expfmt knows them as "_count"
+	// and "_sum" of a family typed gaugehistogram.
 	rest := line[len(name):]
+	if base, ok := strings.CutSuffix(name, "_gcount"); ok && declared[base] == "gaugehistogram" {
+		name = base + "_count"
+	} else if base, ok := strings.CutSuffix(name, "_gsum"); ok && declared[base] == "gaugehistogram" {
+		name = base + "_sum"
+	}
+	// The sample is "<name>[{labels}] <value> [<timestamp>]"; labels may contain spaces inside quotes.
 	labels := ""
 	if strings.HasPrefix(rest, "{") {
 		end := closingBrace(rest)

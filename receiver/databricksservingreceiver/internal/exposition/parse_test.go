@@ -46,6 +46,14 @@ latency_created 1788717960
 build_info{version="1.2"} 1
 # TYPE unknown_thing unknown
 unknown_thing 7
+# HELP LP Last price.
+# TYPE LP counter
+LP_total 2
+# TYPE queue gaugehistogram
+queue_bucket{le="1"} 4 1788718020
+queue_bucket{le="+Inf"} 6 1788718020
+queue_gcount 6 1788718020
+queue_gsum 9.5 1788718020
 # EOF
 `
 	families, err := Parse([]byte(body), "application/openmetrics-text; version=1.0.0; charset=utf-8")
@@ -67,6 +75,16 @@ unknown_thing 7
 	require.NotNil(t, latency)
 	assert.Equal(t, uint64(3), latency.GetMetric()[0].GetHistogram().GetSampleCount())
 	assert.Equal(t, int64(1788718020000), latency.GetMetric()[0].GetTimestampMs())
+
+	assert.Equal(t, "Last price.", fams["LP_total"].GetHelp(), "the help text survives the rename of a counter family")
+
+	// A gauge histogram is a distribution as it is now: kept as gauges, not accumulated.
+	require.NotContains(t, fams, "queue")
+	assert.Equal(t, dto.MetricType_GAUGE, fams["queue_bucket"].GetType())
+	require.Len(t, fams["queue_bucket"].GetMetric(), 2)
+	assert.Equal(t, 6.0, fams["queue_gcount"].GetMetric()[0].GetGauge().GetValue())
+	assert.Equal(t, 9.5, fams["queue_gsum"].GetMetric()[0].GetGauge().GetValue())
+	assert.Equal(t, int64(1788718020000), fams["queue_gsum"].GetMetric()[0].GetTimestampMs())
 
 	assert.Equal(t, dto.MetricType_GAUGE, fams["build_info"].GetType())
 	assert.Equal(t, dto.MetricType_UNTYPED, fams["unknown_thing"].GetType())

@@ -57,6 +57,102 @@ func (ms *DatabricksServingCPUUtilizationMetricConfig) Validate() error {
 	return nil
 }
 
+// DatabricksServingEndpointConfigUpdateStateMetricAttributeKey specifies the key of an attribute for the databricks.serving.endpoint.config_update.state metric.
+type DatabricksServingEndpointConfigUpdateStateMetricAttributeKey string
+
+const (
+	DatabricksServingEndpointConfigUpdateStateMetricAttributeKeyState DatabricksServingEndpointConfigUpdateStateMetricAttributeKey = "state"
+)
+
+// DatabricksServingEndpointConfigUpdateStateMetricConfig provides config for the databricks.serving.endpoint.config_update.state metric.
+type DatabricksServingEndpointConfigUpdateStateMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                         `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingEndpointConfigUpdateStateMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingEndpointConfigUpdateStateMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingEndpointConfigUpdateStateMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingEndpointConfigUpdateStateMetricAttributeKeyState:
+		default:
+			return fmt.Errorf("metric databricks.serving.endpoint.config_update.state doesn't have an attribute %v, valid attributes: [state]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DatabricksServingEndpointStateMetricAttributeKey specifies the key of an attribute for the databricks.serving.endpoint.state metric.
+type DatabricksServingEndpointStateMetricAttributeKey string
+
+const (
+	DatabricksServingEndpointStateMetricAttributeKeyState DatabricksServingEndpointStateMetricAttributeKey = "state"
+)
+
+// DatabricksServingEndpointStateMetricConfig provides config for the databricks.serving.endpoint.state metric.
+type DatabricksServingEndpointStateMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                             `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingEndpointStateMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingEndpointStateMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingEndpointStateMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingEndpointStateMetricAttributeKeyState:
+		default:
+			return fmt.Errorf("metric databricks.serving.endpoint.state doesn't have an attribute %v, valid attributes: [state]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // DatabricksServingGpuMemoryUtilizationMetricAttributeKey specifies the key of an attribute for the databricks.serving.gpu.memory.utilization metric.
 type DatabricksServingGpuMemoryUtilizationMetricAttributeKey string
 
@@ -348,15 +444,157 @@ func (ms *DatabricksServingRequestErrorCountMetricConfig) Validate() error {
 	return nil
 }
 
+// DatabricksServingScrapeDurationMetricConfig provides config for the databricks.serving.scrape.duration metric.
+type DatabricksServingScrapeDurationMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *DatabricksServingScrapeDurationMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// DatabricksServingScrapeSamplesMetricConfig provides config for the databricks.serving.scrape.samples metric.
+type DatabricksServingScrapeSamplesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *DatabricksServingScrapeSamplesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+// DatabricksServingScrapeUpMetricAttributeKey specifies the key of an attribute for the databricks.serving.scrape.up metric.
+type DatabricksServingScrapeUpMetricAttributeKey string
+
+const (
+	DatabricksServingScrapeUpMetricAttributeKeyErrorType DatabricksServingScrapeUpMetricAttributeKey = "error.type"
+)
+
+// DatabricksServingScrapeUpMetricConfig provides config for the databricks.serving.scrape.up metric.
+type DatabricksServingScrapeUpMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                        `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingScrapeUpMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingScrapeUpMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingScrapeUpMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingScrapeUpMetricAttributeKeyErrorType:
+		default:
+			return fmt.Errorf("metric databricks.serving.scrape.up doesn't have an attribute %v, valid attributes: [error.type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DatabricksServingServedEntityDeploymentStateMetricAttributeKey specifies the key of an attribute for the databricks.serving.served_entity.deployment.state metric.
+type DatabricksServingServedEntityDeploymentStateMetricAttributeKey string
+
+const (
+	DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState DatabricksServingServedEntityDeploymentStateMetricAttributeKey = "state"
+)
+
+// DatabricksServingServedEntityDeploymentStateMetricConfig provides config for the databricks.serving.served_entity.deployment.state metric.
+type DatabricksServingServedEntityDeploymentStateMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingServedEntityDeploymentStateMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingServedEntityDeploymentStateMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState:
+		default:
+			return fmt.Errorf("metric databricks.serving.served_entity.deployment.state doesn't have an attribute %v, valid attributes: [state]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // MetricsConfig provides config for databricksserving metrics.
 type MetricsConfig struct {
-	DatabricksServingCPUUtilization         DatabricksServingCPUUtilizationMetricConfig         `mapstructure:"databricks.serving.cpu.utilization"`
-	DatabricksServingGpuMemoryUtilization   DatabricksServingGpuMemoryUtilizationMetricConfig   `mapstructure:"databricks.serving.gpu.memory.utilization"`
-	DatabricksServingGpuUtilization         DatabricksServingGpuUtilizationMetricConfig         `mapstructure:"databricks.serving.gpu.utilization"`
-	DatabricksServingMemoryUtilization      DatabricksServingMemoryUtilizationMetricConfig      `mapstructure:"databricks.serving.memory.utilization"`
-	DatabricksServingProvisionedConcurrency DatabricksServingProvisionedConcurrencyMetricConfig `mapstructure:"databricks.serving.provisioned_concurrency"`
-	DatabricksServingRequestCount           DatabricksServingRequestCountMetricConfig           `mapstructure:"databricks.serving.request.count"`
-	DatabricksServingRequestErrorCount      DatabricksServingRequestErrorCountMetricConfig      `mapstructure:"databricks.serving.request.error.count"`
+	DatabricksServingCPUUtilization              DatabricksServingCPUUtilizationMetricConfig              `mapstructure:"databricks.serving.cpu.utilization"`
+	DatabricksServingEndpointConfigUpdateState   DatabricksServingEndpointConfigUpdateStateMetricConfig   `mapstructure:"databricks.serving.endpoint.config_update.state"`
+	DatabricksServingEndpointState               DatabricksServingEndpointStateMetricConfig               `mapstructure:"databricks.serving.endpoint.state"`
+	DatabricksServingGpuMemoryUtilization        DatabricksServingGpuMemoryUtilizationMetricConfig        `mapstructure:"databricks.serving.gpu.memory.utilization"`
+	DatabricksServingGpuUtilization              DatabricksServingGpuUtilizationMetricConfig              `mapstructure:"databricks.serving.gpu.utilization"`
+	DatabricksServingMemoryUtilization           DatabricksServingMemoryUtilizationMetricConfig           `mapstructure:"databricks.serving.memory.utilization"`
+	DatabricksServingProvisionedConcurrency      DatabricksServingProvisionedConcurrencyMetricConfig      `mapstructure:"databricks.serving.provisioned_concurrency"`
+	DatabricksServingRequestCount                DatabricksServingRequestCountMetricConfig                `mapstructure:"databricks.serving.request.count"`
+	DatabricksServingRequestErrorCount           DatabricksServingRequestErrorCountMetricConfig           `mapstructure:"databricks.serving.request.error.count"`
+	DatabricksServingScrapeDuration              DatabricksServingScrapeDurationMetricConfig              `mapstructure:"databricks.serving.scrape.duration"`
+	DatabricksServingScrapeSamples               DatabricksServingScrapeSamplesMetricConfig               `mapstructure:"databricks.serving.scrape.samples"`
+	DatabricksServingScrapeUp                    DatabricksServingScrapeUpMetricConfig                    `mapstructure:"databricks.serving.scrape.up"`
+	DatabricksServingServedEntityDeploymentState DatabricksServingServedEntityDeploymentStateMetricConfig `mapstructure:"databricks.serving.served_entity.deployment.state"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -365,6 +603,16 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []DatabricksServingCPUUtilizationMetricAttributeKey{DatabricksServingCPUUtilizationMetricAttributeKeyServedEntityName},
+		},
+		DatabricksServingEndpointConfigUpdateState: DatabricksServingEndpointConfigUpdateStateMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingEndpointConfigUpdateStateMetricAttributeKey{DatabricksServingEndpointConfigUpdateStateMetricAttributeKeyState},
+		},
+		DatabricksServingEndpointState: DatabricksServingEndpointStateMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingEndpointStateMetricAttributeKey{DatabricksServingEndpointStateMetricAttributeKeyState},
 		},
 		DatabricksServingGpuMemoryUtilization: DatabricksServingGpuMemoryUtilizationMetricConfig{
 			Enabled:             true,
@@ -395,6 +643,22 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategySum,
 			EnabledAttributes:   []DatabricksServingRequestErrorCountMetricAttributeKey{DatabricksServingRequestErrorCountMetricAttributeKeyServedEntityName, DatabricksServingRequestErrorCountMetricAttributeKeyStatusClass},
+		},
+		DatabricksServingScrapeDuration: DatabricksServingScrapeDurationMetricConfig{
+			Enabled: true,
+		},
+		DatabricksServingScrapeSamples: DatabricksServingScrapeSamplesMetricConfig{
+			Enabled: true,
+		},
+		DatabricksServingScrapeUp: DatabricksServingScrapeUpMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingScrapeUpMetricAttributeKey{DatabricksServingScrapeUpMetricAttributeKeyErrorType},
+		},
+		DatabricksServingServedEntityDeploymentState: DatabricksServingServedEntityDeploymentStateMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState},
 		},
 	}
 }
@@ -427,13 +691,53 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for databricksserving resource attributes.
 type ResourceAttributesConfig struct {
-	DatabricksServingEndpointName ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.name"`
-	DatabricksWorkspaceHost       ResourceAttributeConfig `mapstructure:"databricks.workspace.host"`
+	DatabricksServingEndpointID                     ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.id"`
+	DatabricksServingEndpointName                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.name"`
+	DatabricksServingEndpointTags                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.tags"`
+	DatabricksServingEndpointTask                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.task"`
+	DatabricksServingEndpointType                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.type"`
+	DatabricksServingServedEntityEntityName         ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.entity_name"`
+	DatabricksServingServedEntityEntityVersion      ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.entity_version"`
+	DatabricksServingServedEntityName               ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.name"`
+	DatabricksServingServedEntityScaleToZeroEnabled ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.scale_to_zero_enabled"`
+	DatabricksServingServedEntityWorkloadSize       ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.workload_size"`
+	DatabricksServingServedEntityWorkloadType       ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.workload_type"`
+	DatabricksWorkspaceHost                         ResourceAttributeConfig `mapstructure:"databricks.workspace.host"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 	return ResourceAttributesConfig{
+		DatabricksServingEndpointID: ResourceAttributeConfig{
+			Enabled: true,
+		},
 		DatabricksServingEndpointName: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingEndpointTags: ResourceAttributeConfig{
+			Enabled: false,
+		},
+		DatabricksServingEndpointTask: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingEndpointType: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingServedEntityEntityName: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingServedEntityEntityVersion: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingServedEntityName: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingServedEntityScaleToZeroEnabled: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingServedEntityWorkloadSize: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingServedEntityWorkloadType: ResourceAttributeConfig{
 			Enabled: true,
 		},
 		DatabricksWorkspaceHost: ResourceAttributeConfig{

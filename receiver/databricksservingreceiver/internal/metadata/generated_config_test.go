@@ -31,6 +31,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DatabricksServingCPUUtilizationMetricAttributeKey{DatabricksServingCPUUtilizationMetricAttributeKeyServedEntityName},
 					},
+					DatabricksServingEndpointConfigUpdateState: DatabricksServingEndpointConfigUpdateStateMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingEndpointConfigUpdateStateMetricAttributeKey{DatabricksServingEndpointConfigUpdateStateMetricAttributeKeyState},
+					},
+					DatabricksServingEndpointState: DatabricksServingEndpointStateMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingEndpointStateMetricAttributeKey{DatabricksServingEndpointStateMetricAttributeKeyState},
+					},
 					DatabricksServingGpuMemoryUtilization: DatabricksServingGpuMemoryUtilizationMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -61,10 +71,36 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []DatabricksServingRequestErrorCountMetricAttributeKey{DatabricksServingRequestErrorCountMetricAttributeKeyServedEntityName, DatabricksServingRequestErrorCountMetricAttributeKeyStatusClass},
 					},
+					DatabricksServingScrapeDuration: DatabricksServingScrapeDurationMetricConfig{
+						Enabled: true,
+					},
+					DatabricksServingScrapeSamples: DatabricksServingScrapeSamplesMetricConfig{
+						Enabled: true,
+					},
+					DatabricksServingScrapeUp: DatabricksServingScrapeUpMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingScrapeUpMetricAttributeKey{DatabricksServingScrapeUpMetricAttributeKeyErrorType},
+					},
+					DatabricksServingServedEntityDeploymentState: DatabricksServingServedEntityDeploymentStateMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState},
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					DatabricksServingEndpointName: ResourceAttributeConfig{Enabled: true},
-					DatabricksWorkspaceHost:       ResourceAttributeConfig{Enabled: true},
+					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
+					DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: true},
+					DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: true},
+					DatabricksServingEndpointTask:                   ResourceAttributeConfig{Enabled: true},
+					DatabricksServingEndpointType:                   ResourceAttributeConfig{Enabled: true},
+					DatabricksServingServedEntityEntityName:         ResourceAttributeConfig{Enabled: true},
+					DatabricksServingServedEntityEntityVersion:      ResourceAttributeConfig{Enabled: true},
+					DatabricksServingServedEntityName:               ResourceAttributeConfig{Enabled: true},
+					DatabricksServingServedEntityScaleToZeroEnabled: ResourceAttributeConfig{Enabled: true},
+					DatabricksServingServedEntityWorkloadSize:       ResourceAttributeConfig{Enabled: true},
+					DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: true},
+					DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -77,6 +113,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DatabricksServingCPUUtilizationMetricAttributeKey{DatabricksServingCPUUtilizationMetricAttributeKeyServedEntityName},
 					},
+					DatabricksServingEndpointConfigUpdateState: DatabricksServingEndpointConfigUpdateStateMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingEndpointConfigUpdateStateMetricAttributeKey{DatabricksServingEndpointConfigUpdateStateMetricAttributeKeyState},
+					},
+					DatabricksServingEndpointState: DatabricksServingEndpointStateMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingEndpointStateMetricAttributeKey{DatabricksServingEndpointStateMetricAttributeKeyState},
+					},
 					DatabricksServingGpuMemoryUtilization: DatabricksServingGpuMemoryUtilizationMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -107,10 +153,36 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategySum,
 						EnabledAttributes:   []DatabricksServingRequestErrorCountMetricAttributeKey{DatabricksServingRequestErrorCountMetricAttributeKeyServedEntityName, DatabricksServingRequestErrorCountMetricAttributeKeyStatusClass},
 					},
+					DatabricksServingScrapeDuration: DatabricksServingScrapeDurationMetricConfig{
+						Enabled: false,
+					},
+					DatabricksServingScrapeSamples: DatabricksServingScrapeSamplesMetricConfig{
+						Enabled: false,
+					},
+					DatabricksServingScrapeUp: DatabricksServingScrapeUpMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingScrapeUpMetricAttributeKey{DatabricksServingScrapeUpMetricAttributeKeyErrorType},
+					},
+					DatabricksServingServedEntityDeploymentState: DatabricksServingServedEntityDeploymentStateMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState},
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
-					DatabricksServingEndpointName: ResourceAttributeConfig{Enabled: false},
-					DatabricksWorkspaceHost:       ResourceAttributeConfig{Enabled: false},
+					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
+					DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: false},
+					DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: false},
+					DatabricksServingEndpointTask:                   ResourceAttributeConfig{Enabled: false},
+					DatabricksServingEndpointType:                   ResourceAttributeConfig{Enabled: false},
+					DatabricksServingServedEntityEntityName:         ResourceAttributeConfig{Enabled: false},
+					DatabricksServingServedEntityEntityVersion:      ResourceAttributeConfig{Enabled: false},
+					DatabricksServingServedEntityName:               ResourceAttributeConfig{Enabled: false},
+					DatabricksServingServedEntityScaleToZeroEnabled: ResourceAttributeConfig{Enabled: false},
+					DatabricksServingServedEntityWorkloadSize:       ResourceAttributeConfig{Enabled: false},
+					DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: false},
+					DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -118,7 +190,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -131,6 +203,30 @@ func TestDatabricksServingCPUUtilizationMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.cpu.utilization doesn't have an attribute invalid, valid attributes: [served_entity_name]")
 
 	cfg = DefaultMetricsConfig().DatabricksServingCPUUtilization
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingEndpointConfigUpdateStateMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingEndpointConfigUpdateState
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingEndpointConfigUpdateStateMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.endpoint.config_update.state doesn't have an attribute invalid, valid attributes: [state]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingEndpointConfigUpdateState
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingEndpointStateMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingEndpointState
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingEndpointStateMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.endpoint.state doesn't have an attribute invalid, valid attributes: [state]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingEndpointState
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
@@ -207,6 +303,30 @@ func TestDatabricksServingRequestErrorCountMetricsConfig_Validate(t *testing.T) 
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }
 
+func TestDatabricksServingScrapeUpMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingScrapeUp
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingScrapeUpMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.scrape.up doesn't have an attribute invalid, valid attributes: [error.type]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingScrapeUp
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingServedEntityDeploymentStateMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingServedEntityDeploymentState
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.served_entity.deployment.state doesn't have an attribute invalid, valid attributes: [state]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingServedEntityDeploymentState
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
 func loadMetricsBuilderConfig(t *testing.T, name string) MetricsBuilderConfig {
 	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
 	require.NoError(t, err)
@@ -229,15 +349,35 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
-				DatabricksServingEndpointName: ResourceAttributeConfig{Enabled: true},
-				DatabricksWorkspaceHost:       ResourceAttributeConfig{Enabled: true},
+				DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
+				DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: true},
+				DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: true},
+				DatabricksServingEndpointTask:                   ResourceAttributeConfig{Enabled: true},
+				DatabricksServingEndpointType:                   ResourceAttributeConfig{Enabled: true},
+				DatabricksServingServedEntityEntityName:         ResourceAttributeConfig{Enabled: true},
+				DatabricksServingServedEntityEntityVersion:      ResourceAttributeConfig{Enabled: true},
+				DatabricksServingServedEntityName:               ResourceAttributeConfig{Enabled: true},
+				DatabricksServingServedEntityScaleToZeroEnabled: ResourceAttributeConfig{Enabled: true},
+				DatabricksServingServedEntityWorkloadSize:       ResourceAttributeConfig{Enabled: true},
+				DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: true},
+				DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
-				DatabricksServingEndpointName: ResourceAttributeConfig{Enabled: false},
-				DatabricksWorkspaceHost:       ResourceAttributeConfig{Enabled: false},
+				DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
+				DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: false},
+				DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: false},
+				DatabricksServingEndpointTask:                   ResourceAttributeConfig{Enabled: false},
+				DatabricksServingEndpointType:                   ResourceAttributeConfig{Enabled: false},
+				DatabricksServingServedEntityEntityName:         ResourceAttributeConfig{Enabled: false},
+				DatabricksServingServedEntityEntityVersion:      ResourceAttributeConfig{Enabled: false},
+				DatabricksServingServedEntityName:               ResourceAttributeConfig{Enabled: false},
+				DatabricksServingServedEntityScaleToZeroEnabled: ResourceAttributeConfig{Enabled: false},
+				DatabricksServingServedEntityWorkloadSize:       ResourceAttributeConfig{Enabled: false},
+				DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: false},
+				DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

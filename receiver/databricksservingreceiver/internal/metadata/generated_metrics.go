@@ -19,6 +19,52 @@ const (
 	AggregationStrategyMax = "max"
 )
 
+// AttributeErrorType specifies the value error.type attribute.
+type AttributeErrorType int
+
+const (
+	_ AttributeErrorType = iota
+	AttributeErrorTypeAuth
+	AttributeErrorTypeNotFound
+	AttributeErrorTypeRateLimited
+	AttributeErrorTypeTimeout
+	AttributeErrorTypeParse
+	AttributeErrorTypeServerError
+	AttributeErrorTypeNetwork
+)
+
+// String returns the string representation of the AttributeErrorType.
+func (av AttributeErrorType) String() string {
+	switch av {
+	case AttributeErrorTypeAuth:
+		return "auth"
+	case AttributeErrorTypeNotFound:
+		return "not_found"
+	case AttributeErrorTypeRateLimited:
+		return "rate_limited"
+	case AttributeErrorTypeTimeout:
+		return "timeout"
+	case AttributeErrorTypeParse:
+		return "parse"
+	case AttributeErrorTypeServerError:
+		return "server_error"
+	case AttributeErrorTypeNetwork:
+		return "network"
+	}
+	return ""
+}
+
+// MapAttributeErrorType is a helper map of string to AttributeErrorType attribute value.
+var MapAttributeErrorType = map[string]AttributeErrorType{
+	"auth":         AttributeErrorTypeAuth,
+	"not_found":    AttributeErrorTypeNotFound,
+	"rate_limited": AttributeErrorTypeRateLimited,
+	"timeout":      AttributeErrorTypeTimeout,
+	"parse":        AttributeErrorTypeParse,
+	"server_error": AttributeErrorTypeServerError,
+	"network":      AttributeErrorTypeNetwork,
+}
+
 // AttributeStatusClass specifies the value status_class attribute.
 type AttributeStatusClass int
 
@@ -50,6 +96,14 @@ var MetricsInfo = metricsInfo{
 		Name:       "databricks.serving.cpu.utilization",
 		Attributes: []string{"served_entity_name"},
 	},
+	DatabricksServingEndpointConfigUpdateState: metricInfo{
+		Name:       "databricks.serving.endpoint.config_update.state",
+		Attributes: []string{"state"},
+	},
+	DatabricksServingEndpointState: metricInfo{
+		Name:       "databricks.serving.endpoint.state",
+		Attributes: []string{"state"},
+	},
 	DatabricksServingGpuMemoryUtilization: metricInfo{
 		Name:       "databricks.serving.gpu.memory.utilization",
 		Attributes: []string{"served_entity_name", "gpu"},
@@ -74,16 +128,36 @@ var MetricsInfo = metricsInfo{
 		Name:       "databricks.serving.request.error.count",
 		Attributes: []string{"served_entity_name", "status_class"},
 	},
+	DatabricksServingScrapeDuration: metricInfo{
+		Name: "databricks.serving.scrape.duration",
+	},
+	DatabricksServingScrapeSamples: metricInfo{
+		Name: "databricks.serving.scrape.samples",
+	},
+	DatabricksServingScrapeUp: metricInfo{
+		Name:       "databricks.serving.scrape.up",
+		Attributes: []string{"error.type"},
+	},
+	DatabricksServingServedEntityDeploymentState: metricInfo{
+		Name:       "databricks.serving.served_entity.deployment.state",
+		Attributes: []string{"state"},
+	},
 }
 
 type metricsInfo struct {
-	DatabricksServingCPUUtilization         metricInfo
-	DatabricksServingGpuMemoryUtilization   metricInfo
-	DatabricksServingGpuUtilization         metricInfo
-	DatabricksServingMemoryUtilization      metricInfo
-	DatabricksServingProvisionedConcurrency metricInfo
-	DatabricksServingRequestCount           metricInfo
-	DatabricksServingRequestErrorCount      metricInfo
+	DatabricksServingCPUUtilization              metricInfo
+	DatabricksServingEndpointConfigUpdateState   metricInfo
+	DatabricksServingEndpointState               metricInfo
+	DatabricksServingGpuMemoryUtilization        metricInfo
+	DatabricksServingGpuUtilization              metricInfo
+	DatabricksServingMemoryUtilization           metricInfo
+	DatabricksServingProvisionedConcurrency      metricInfo
+	DatabricksServingRequestCount                metricInfo
+	DatabricksServingRequestErrorCount           metricInfo
+	DatabricksServingScrapeDuration              metricInfo
+	DatabricksServingScrapeSamples               metricInfo
+	DatabricksServingScrapeUp                    metricInfo
+	DatabricksServingServedEntityDeploymentState metricInfo
 }
 
 type metricInfo struct {
@@ -172,6 +246,184 @@ func (m *metricDatabricksServingCPUUtilization) emit(metrics pmetric.MetricSlice
 
 func newMetricDatabricksServingCPUUtilization(cfg DatabricksServingCPUUtilizationMetricConfig) metricDatabricksServingCPUUtilization {
 	m := metricDatabricksServingCPUUtilization{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingEndpointConfigUpdateState struct {
+	data          pmetric.Metric                                         // data buffer for generated metric.
+	config        DatabricksServingEndpointConfigUpdateStateMetricConfig // metric config provided by user.
+	capacity      int                                                    // max observed number of data points added to the metric.
+	aggDataPoints []int64                                                // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.endpoint.config_update.state metric with initial data.
+func (m *metricDatabricksServingEndpointConfigUpdateState) init() {
+	m.data.SetName("databricks.serving.endpoint.config_update.state")
+	m.data.SetDescription("Configuration update state of the endpoint: NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED or UPDATE_CANCELED (1 for the current state, 0 for the others).")
+	m.data.SetUnit("{state}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingEndpointConfigUpdateState) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, stateAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingEndpointConfigUpdateStateMetricAttributeKeyState) {
+		dp.Attributes().PutStr("state", stateAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingEndpointConfigUpdateState) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingEndpointConfigUpdateState) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingEndpointConfigUpdateState(cfg DatabricksServingEndpointConfigUpdateStateMetricConfig) metricDatabricksServingEndpointConfigUpdateState {
+	m := metricDatabricksServingEndpointConfigUpdateState{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingEndpointState struct {
+	data          pmetric.Metric                             // data buffer for generated metric.
+	config        DatabricksServingEndpointStateMetricConfig // metric config provided by user.
+	capacity      int                                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.endpoint.state metric with initial data.
+func (m *metricDatabricksServingEndpointState) init() {
+	m.data.SetName("databricks.serving.endpoint.state")
+	m.data.SetDescription("Readiness of the endpoint, READY or NOT_READY (1 for the current state, 0 for the other).")
+	m.data.SetUnit("{state}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingEndpointState) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, stateAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingEndpointStateMetricAttributeKeyState) {
+		dp.Attributes().PutStr("state", stateAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingEndpointState) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingEndpointState) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingEndpointState(cfg DatabricksServingEndpointStateMetricConfig) metricDatabricksServingEndpointState {
+	m := metricDatabricksServingEndpointState{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -727,23 +979,307 @@ func newMetricDatabricksServingRequestErrorCount(cfg DatabricksServingRequestErr
 	return m
 }
 
+type metricDatabricksServingScrapeDuration struct {
+	data     pmetric.Metric                              // data buffer for generated metric.
+	config   DatabricksServingScrapeDurationMetricConfig // metric config provided by user.
+	capacity int                                         // max observed number of data points added to the metric.
+}
+
+// init fills databricks.serving.scrape.duration metric with initial data.
+func (m *metricDatabricksServingScrapeDuration) init() {
+	m.data.SetName("databricks.serving.scrape.duration")
+	m.data.SetDescription("How long the last scrape of the endpoint's metrics took.")
+	m.data.SetUnit("s")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricDatabricksServingScrapeDuration) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val float64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetDoubleValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingScrapeDuration) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingScrapeDuration) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingScrapeDuration(cfg DatabricksServingScrapeDurationMetricConfig) metricDatabricksServingScrapeDuration {
+	m := metricDatabricksServingScrapeDuration{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingScrapeSamples struct {
+	data     pmetric.Metric                             // data buffer for generated metric.
+	config   DatabricksServingScrapeSamplesMetricConfig // metric config provided by user.
+	capacity int                                        // max observed number of data points added to the metric.
+}
+
+// init fills databricks.serving.scrape.samples metric with initial data.
+func (m *metricDatabricksServingScrapeSamples) init() {
+	m.data.SetName("databricks.serving.scrape.samples")
+	m.data.SetDescription("How many samples the last scrape of the endpoint's metrics yielded.")
+	m.data.SetUnit("{sample}")
+	m.data.SetEmptyGauge()
+}
+
+func (m *metricDatabricksServingScrapeSamples) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Gauge().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingScrapeSamples) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingScrapeSamples) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingScrapeSamples(cfg DatabricksServingScrapeSamplesMetricConfig) metricDatabricksServingScrapeSamples {
+	m := metricDatabricksServingScrapeSamples{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingScrapeUp struct {
+	data          pmetric.Metric                        // data buffer for generated metric.
+	config        DatabricksServingScrapeUpMetricConfig // metric config provided by user.
+	capacity      int                                   // max observed number of data points added to the metric.
+	aggDataPoints []int64                               // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.scrape.up metric with initial data.
+func (m *metricDatabricksServingScrapeUp) init() {
+	m.data.SetName("databricks.serving.scrape.up")
+	m.data.SetDescription("1 if the last scrape of the endpoint's metrics succeeded, 0 if it failed (then error.type says why). Like Prometheus' up: an endpoint not collected for 5 minutes is max_over_time(...[5m]) < 1.")
+	m.data.SetUnit("{status}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingScrapeUp) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, errorTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingScrapeUpMetricAttributeKeyErrorType) {
+		dp.Attributes().PutStr("error.type", errorTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingScrapeUp) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingScrapeUp) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingScrapeUp(cfg DatabricksServingScrapeUpMetricConfig) metricDatabricksServingScrapeUp {
+	m := metricDatabricksServingScrapeUp{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingServedEntityDeploymentState struct {
+	data          pmetric.Metric                                           // data buffer for generated metric.
+	config        DatabricksServingServedEntityDeploymentStateMetricConfig // metric config provided by user.
+	capacity      int                                                      // max observed number of data points added to the metric.
+	aggDataPoints []int64                                                  // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.served_entity.deployment.state metric with initial data.
+func (m *metricDatabricksServingServedEntityDeploymentState) init() {
+	m.data.SetName("databricks.serving.served_entity.deployment.state")
+	m.data.SetDescription("Deployment state of the served entity: DEPLOYMENT_READY, DEPLOYMENT_CREATING, DEPLOYMENT_RECOVERING, DEPLOYMENT_FAILED or DEPLOYMENT_ABORTED (1 for the current state, 0 for the others).")
+	m.data.SetUnit("{state}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingServedEntityDeploymentState) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, stateAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState) {
+		dp.Attributes().PutStr("state", stateAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingServedEntityDeploymentState) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingServedEntityDeploymentState) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingServedEntityDeploymentState(cfg DatabricksServingServedEntityDeploymentStateMetricConfig) metricDatabricksServingServedEntityDeploymentState {
+	m := metricDatabricksServingServedEntityDeploymentState{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
-	config                                        MetricsBuilderConfig // config of the metrics builder.
-	startTime                                     pcommon.Timestamp    // start time that will be applied to all recorded data points.
-	metricsCapacity                               int                  // maximum observed number of metrics per resource.
-	metricsBuffer                                 pmetric.Metrics      // accumulates metrics data before emitting.
-	buildInfo                                     component.BuildInfo  // contains version information.
-	resourceAttributeIncludeFilter                map[string]filter.Filter
-	resourceAttributeExcludeFilter                map[string]filter.Filter
-	metricDatabricksServingCPUUtilization         metricDatabricksServingCPUUtilization
-	metricDatabricksServingGpuMemoryUtilization   metricDatabricksServingGpuMemoryUtilization
-	metricDatabricksServingGpuUtilization         metricDatabricksServingGpuUtilization
-	metricDatabricksServingMemoryUtilization      metricDatabricksServingMemoryUtilization
-	metricDatabricksServingProvisionedConcurrency metricDatabricksServingProvisionedConcurrency
-	metricDatabricksServingRequestCount           metricDatabricksServingRequestCount
-	metricDatabricksServingRequestErrorCount      metricDatabricksServingRequestErrorCount
+	config                                             MetricsBuilderConfig // config of the metrics builder.
+	startTime                                          pcommon.Timestamp    // start time that will be applied to all recorded data points.
+	metricsCapacity                                    int                  // maximum observed number of metrics per resource.
+	metricsBuffer                                      pmetric.Metrics      // accumulates metrics data before emitting.
+	buildInfo                                          component.BuildInfo  // contains version information.
+	resourceAttributeIncludeFilter                     map[string]filter.Filter
+	resourceAttributeExcludeFilter                     map[string]filter.Filter
+	metricDatabricksServingCPUUtilization              metricDatabricksServingCPUUtilization
+	metricDatabricksServingEndpointConfigUpdateState   metricDatabricksServingEndpointConfigUpdateState
+	metricDatabricksServingEndpointState               metricDatabricksServingEndpointState
+	metricDatabricksServingGpuMemoryUtilization        metricDatabricksServingGpuMemoryUtilization
+	metricDatabricksServingGpuUtilization              metricDatabricksServingGpuUtilization
+	metricDatabricksServingMemoryUtilization           metricDatabricksServingMemoryUtilization
+	metricDatabricksServingProvisionedConcurrency      metricDatabricksServingProvisionedConcurrency
+	metricDatabricksServingRequestCount                metricDatabricksServingRequestCount
+	metricDatabricksServingRequestErrorCount           metricDatabricksServingRequestErrorCount
+	metricDatabricksServingScrapeDuration              metricDatabricksServingScrapeDuration
+	metricDatabricksServingScrapeSamples               metricDatabricksServingScrapeSamples
+	metricDatabricksServingScrapeUp                    metricDatabricksServingScrapeUp
+	metricDatabricksServingServedEntityDeploymentState metricDatabricksServingServedEntityDeploymentState
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -770,20 +1306,86 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricsBuffer:                         pmetric.NewMetrics(),
 		buildInfo:                             settings.BuildInfo,
 		metricDatabricksServingCPUUtilization: newMetricDatabricksServingCPUUtilization(mbc.Metrics.DatabricksServingCPUUtilization),
-		metricDatabricksServingGpuMemoryUtilization:   newMetricDatabricksServingGpuMemoryUtilization(mbc.Metrics.DatabricksServingGpuMemoryUtilization),
-		metricDatabricksServingGpuUtilization:         newMetricDatabricksServingGpuUtilization(mbc.Metrics.DatabricksServingGpuUtilization),
-		metricDatabricksServingMemoryUtilization:      newMetricDatabricksServingMemoryUtilization(mbc.Metrics.DatabricksServingMemoryUtilization),
-		metricDatabricksServingProvisionedConcurrency: newMetricDatabricksServingProvisionedConcurrency(mbc.Metrics.DatabricksServingProvisionedConcurrency),
-		metricDatabricksServingRequestCount:           newMetricDatabricksServingRequestCount(mbc.Metrics.DatabricksServingRequestCount),
-		metricDatabricksServingRequestErrorCount:      newMetricDatabricksServingRequestErrorCount(mbc.Metrics.DatabricksServingRequestErrorCount),
-		resourceAttributeIncludeFilter:                make(map[string]filter.Filter),
-		resourceAttributeExcludeFilter:                make(map[string]filter.Filter),
+		metricDatabricksServingEndpointConfigUpdateState:   newMetricDatabricksServingEndpointConfigUpdateState(mbc.Metrics.DatabricksServingEndpointConfigUpdateState),
+		metricDatabricksServingEndpointState:               newMetricDatabricksServingEndpointState(mbc.Metrics.DatabricksServingEndpointState),
+		metricDatabricksServingGpuMemoryUtilization:        newMetricDatabricksServingGpuMemoryUtilization(mbc.Metrics.DatabricksServingGpuMemoryUtilization),
+		metricDatabricksServingGpuUtilization:              newMetricDatabricksServingGpuUtilization(mbc.Metrics.DatabricksServingGpuUtilization),
+		metricDatabricksServingMemoryUtilization:           newMetricDatabricksServingMemoryUtilization(mbc.Metrics.DatabricksServingMemoryUtilization),
+		metricDatabricksServingProvisionedConcurrency:      newMetricDatabricksServingProvisionedConcurrency(mbc.Metrics.DatabricksServingProvisionedConcurrency),
+		metricDatabricksServingRequestCount:                newMetricDatabricksServingRequestCount(mbc.Metrics.DatabricksServingRequestCount),
+		metricDatabricksServingRequestErrorCount:           newMetricDatabricksServingRequestErrorCount(mbc.Metrics.DatabricksServingRequestErrorCount),
+		metricDatabricksServingScrapeDuration:              newMetricDatabricksServingScrapeDuration(mbc.Metrics.DatabricksServingScrapeDuration),
+		metricDatabricksServingScrapeSamples:               newMetricDatabricksServingScrapeSamples(mbc.Metrics.DatabricksServingScrapeSamples),
+		metricDatabricksServingScrapeUp:                    newMetricDatabricksServingScrapeUp(mbc.Metrics.DatabricksServingScrapeUp),
+		metricDatabricksServingServedEntityDeploymentState: newMetricDatabricksServingServedEntityDeploymentState(mbc.Metrics.DatabricksServingServedEntityDeploymentState),
+		resourceAttributeIncludeFilter:                     make(map[string]filter.Filter),
+		resourceAttributeExcludeFilter:                     make(map[string]filter.Filter),
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.endpoint.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsExclude)
 	}
 	if mbc.ResourceAttributes.DatabricksServingEndpointName.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointName.MetricsInclude)
 	}
 	if mbc.ResourceAttributes.DatabricksServingEndpointName.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["databricks.serving.endpoint.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointTags.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.tags"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointTags.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointTags.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.endpoint.tags"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointTags.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointTask.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.task"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointTask.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointTask.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.endpoint.task"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointTask.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointType.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.type"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointType.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingEndpointType.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.endpoint.type"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointType.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityEntityName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.served_entity.entity_name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityEntityName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityEntityName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.entity_name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityEntityName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityEntityVersion.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.served_entity.entity_version"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityEntityVersion.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityEntityVersion.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.entity_version"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityEntityVersion.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.served_entity.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityName.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityScaleToZeroEnabled.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.served_entity.scale_to_zero_enabled"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityScaleToZeroEnabled.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityScaleToZeroEnabled.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.scale_to_zero_enabled"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityScaleToZeroEnabled.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadSize.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.served_entity.workload_size"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadSize.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadSize.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.workload_size"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadSize.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadType.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.served_entity.workload_type"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadType.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadType.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.workload_type"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadType.MetricsExclude)
 	}
 	if mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["databricks.workspace.host"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsInclude)
@@ -861,12 +1463,18 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
 	mb.metricDatabricksServingCPUUtilization.emit(ils.Metrics())
+	mb.metricDatabricksServingEndpointConfigUpdateState.emit(ils.Metrics())
+	mb.metricDatabricksServingEndpointState.emit(ils.Metrics())
 	mb.metricDatabricksServingGpuMemoryUtilization.emit(ils.Metrics())
 	mb.metricDatabricksServingGpuUtilization.emit(ils.Metrics())
 	mb.metricDatabricksServingMemoryUtilization.emit(ils.Metrics())
 	mb.metricDatabricksServingProvisionedConcurrency.emit(ils.Metrics())
 	mb.metricDatabricksServingRequestCount.emit(ils.Metrics())
 	mb.metricDatabricksServingRequestErrorCount.emit(ils.Metrics())
+	mb.metricDatabricksServingScrapeDuration.emit(ils.Metrics())
+	mb.metricDatabricksServingScrapeSamples.emit(ils.Metrics())
+	mb.metricDatabricksServingScrapeUp.emit(ils.Metrics())
+	mb.metricDatabricksServingServedEntityDeploymentState.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -903,6 +1511,16 @@ func (mb *MetricsBuilder) RecordDatabricksServingCPUUtilizationDataPoint(ts pcom
 	mb.metricDatabricksServingCPUUtilization.recordDataPoint(mb.startTime, ts, val, servedEntityNameAttributeValue)
 }
 
+// RecordDatabricksServingEndpointConfigUpdateStateDataPoint adds a data point to databricks.serving.endpoint.config_update.state metric.
+func (mb *MetricsBuilder) RecordDatabricksServingEndpointConfigUpdateStateDataPoint(ts pcommon.Timestamp, val int64, stateAttributeValue string) {
+	mb.metricDatabricksServingEndpointConfigUpdateState.recordDataPoint(mb.startTime, ts, val, stateAttributeValue)
+}
+
+// RecordDatabricksServingEndpointStateDataPoint adds a data point to databricks.serving.endpoint.state metric.
+func (mb *MetricsBuilder) RecordDatabricksServingEndpointStateDataPoint(ts pcommon.Timestamp, val int64, stateAttributeValue string) {
+	mb.metricDatabricksServingEndpointState.recordDataPoint(mb.startTime, ts, val, stateAttributeValue)
+}
+
 // RecordDatabricksServingGpuMemoryUtilizationDataPoint adds a data point to databricks.serving.gpu.memory.utilization metric.
 func (mb *MetricsBuilder) RecordDatabricksServingGpuMemoryUtilizationDataPoint(ts pcommon.Timestamp, val float64, servedEntityNameAttributeValue string, gpuAttributeValue string) {
 	mb.metricDatabricksServingGpuMemoryUtilization.recordDataPoint(mb.startTime, ts, val, servedEntityNameAttributeValue, gpuAttributeValue)
@@ -931,6 +1549,26 @@ func (mb *MetricsBuilder) RecordDatabricksServingRequestCountDataPoint(ts pcommo
 // RecordDatabricksServingRequestErrorCountDataPoint adds a data point to databricks.serving.request.error.count metric.
 func (mb *MetricsBuilder) RecordDatabricksServingRequestErrorCountDataPoint(ts pcommon.Timestamp, val float64, servedEntityNameAttributeValue string, statusClassAttributeValue AttributeStatusClass) {
 	mb.metricDatabricksServingRequestErrorCount.recordDataPoint(mb.startTime, ts, val, servedEntityNameAttributeValue, statusClassAttributeValue.String())
+}
+
+// RecordDatabricksServingScrapeDurationDataPoint adds a data point to databricks.serving.scrape.duration metric.
+func (mb *MetricsBuilder) RecordDatabricksServingScrapeDurationDataPoint(ts pcommon.Timestamp, val float64) {
+	mb.metricDatabricksServingScrapeDuration.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordDatabricksServingScrapeSamplesDataPoint adds a data point to databricks.serving.scrape.samples metric.
+func (mb *MetricsBuilder) RecordDatabricksServingScrapeSamplesDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricDatabricksServingScrapeSamples.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordDatabricksServingScrapeUpDataPoint adds a data point to databricks.serving.scrape.up metric.
+func (mb *MetricsBuilder) RecordDatabricksServingScrapeUpDataPoint(ts pcommon.Timestamp, val int64, errorTypeAttributeValue AttributeErrorType) {
+	mb.metricDatabricksServingScrapeUp.recordDataPoint(mb.startTime, ts, val, errorTypeAttributeValue.String())
+}
+
+// RecordDatabricksServingServedEntityDeploymentStateDataPoint adds a data point to databricks.serving.served_entity.deployment.state metric.
+func (mb *MetricsBuilder) RecordDatabricksServingServedEntityDeploymentStateDataPoint(ts pcommon.Timestamp, val int64, stateAttributeValue string) {
+	mb.metricDatabricksServingServedEntityDeploymentState.recordDataPoint(mb.startTime, ts, val, stateAttributeValue)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

@@ -68,12 +68,16 @@ func TestMetricsBuilder(t *testing.T) {
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
 			aggMap["databricks.serving.cpu.utilization"] = mb.metricDatabricksServingCPUUtilization.config.AggregationStrategy
+			aggMap["databricks.serving.endpoint.config_update.state"] = mb.metricDatabricksServingEndpointConfigUpdateState.config.AggregationStrategy
+			aggMap["databricks.serving.endpoint.state"] = mb.metricDatabricksServingEndpointState.config.AggregationStrategy
 			aggMap["databricks.serving.gpu.memory.utilization"] = mb.metricDatabricksServingGpuMemoryUtilization.config.AggregationStrategy
 			aggMap["databricks.serving.gpu.utilization"] = mb.metricDatabricksServingGpuUtilization.config.AggregationStrategy
 			aggMap["databricks.serving.memory.utilization"] = mb.metricDatabricksServingMemoryUtilization.config.AggregationStrategy
 			aggMap["databricks.serving.provisioned_concurrency"] = mb.metricDatabricksServingProvisionedConcurrency.config.AggregationStrategy
 			aggMap["databricks.serving.request.count"] = mb.metricDatabricksServingRequestCount.config.AggregationStrategy
 			aggMap["databricks.serving.request.error.count"] = mb.metricDatabricksServingRequestErrorCount.config.AggregationStrategy
+			aggMap["databricks.serving.scrape.up"] = mb.metricDatabricksServingScrapeUp.config.AggregationStrategy
+			aggMap["databricks.serving.served_entity.deployment.state"] = mb.metricDatabricksServingServedEntityDeploymentState.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -87,6 +91,18 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordDatabricksServingCPUUtilizationDataPoint(ts, 1, "served_entity_name-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordDatabricksServingCPUUtilizationDataPoint(ts, 3, "served_entity_name-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingEndpointConfigUpdateStateDataPoint(ts, 1, "state-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingEndpointConfigUpdateStateDataPoint(ts, 3, "state-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingEndpointStateDataPoint(ts, 1, "state-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingEndpointStateDataPoint(ts, 3, "state-val-2")
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -124,20 +140,52 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordDatabricksServingRequestErrorCountDataPoint(ts, 3, "served_entity_name-val-2", AttributeStatusClass5xx)
 			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingScrapeDurationDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingScrapeSamplesDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingScrapeUpDataPoint(ts, 1, AttributeErrorTypeAuth)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingScrapeUpDataPoint(ts, 3, AttributeErrorTypeNotFound)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingServedEntityDeploymentStateDataPoint(ts, 1, "state-val")
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingServedEntityDeploymentStateDataPoint(ts, 3, "state-val-2")
+			}
 
 			rb := mb.NewResourceBuilder()
+			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
 			rb.SetDatabricksServingEndpointName("databricks.serving.endpoint.name-val")
+			rb.SetDatabricksServingEndpointTags(map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"})
+			rb.SetDatabricksServingEndpointTask("databricks.serving.endpoint.task-val")
+			rb.SetDatabricksServingEndpointType("databricks.serving.endpoint.type-val")
+			rb.SetDatabricksServingServedEntityEntityName("databricks.serving.served_entity.entity_name-val")
+			rb.SetDatabricksServingServedEntityEntityVersion("databricks.serving.served_entity.entity_version-val")
+			rb.SetDatabricksServingServedEntityName("databricks.serving.served_entity.name-val")
+			rb.SetDatabricksServingServedEntityScaleToZeroEnabled(true)
+			rb.SetDatabricksServingServedEntityWorkloadSize("databricks.serving.served_entity.workload_size-val")
+			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
 				assert.Empty(t, mb.metricDatabricksServingCPUUtilization.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingEndpointConfigUpdateState.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingEndpointState.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingGpuMemoryUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingGpuUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingMemoryUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingProvisionedConcurrency.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingRequestCount.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingRequestErrorCount.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingScrapeUp.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingServedEntityDeploymentState.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -203,6 +251,86 @@ func TestMetricsBuilder(t *testing.T) {
 							assert.InDelta(t, float64(3), dp.DoubleValue(), 0.01)
 						}
 						_, ok := dp.Attributes().Get("served_entity_name")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.endpoint.config_update.state":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.endpoint.config_update.state"], "Found a duplicate in the metrics slice: databricks.serving.endpoint.config_update.state")
+						validatedMetrics["databricks.serving.endpoint.config_update.state"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Configuration update state of the endpoint: NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED or UPDATE_CANCELED (1 for the current state, 0 for the others).", mi.Description())
+						assert.Equal(t, "{state}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						stateAttrVal, ok := dp.Attributes().Get("state")
+						assert.True(t, ok)
+						assert.Equal(t, "state-val", stateAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.endpoint.config_update.state"], "Found a duplicate in the metrics slice: databricks.serving.endpoint.config_update.state")
+						validatedMetrics["databricks.serving.endpoint.config_update.state"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Configuration update state of the endpoint: NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED or UPDATE_CANCELED (1 for the current state, 0 for the others).", mi.Description())
+						assert.Equal(t, "{state}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.endpoint.config_update.state"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("state")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.endpoint.state":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.endpoint.state"], "Found a duplicate in the metrics slice: databricks.serving.endpoint.state")
+						validatedMetrics["databricks.serving.endpoint.state"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Readiness of the endpoint, READY or NOT_READY (1 for the current state, 0 for the other).", mi.Description())
+						assert.Equal(t, "{state}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						stateAttrVal, ok := dp.Attributes().Get("state")
+						assert.True(t, ok)
+						assert.Equal(t, "state-val", stateAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.endpoint.state"], "Found a duplicate in the metrics slice: databricks.serving.endpoint.state")
+						validatedMetrics["databricks.serving.endpoint.state"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Readiness of the endpoint, READY or NOT_READY (1 for the current state, 0 for the other).", mi.Description())
+						assert.Equal(t, "{state}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.endpoint.state"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("state")
 						assert.False(t, ok)
 					}
 				case "databricks.serving.gpu.memory.utilization":
@@ -466,6 +594,110 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("served_entity_name")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("status_class")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.scrape.duration":
+					assert.False(t, validatedMetrics["databricks.serving.scrape.duration"], "Found a duplicate in the metrics slice: databricks.serving.scrape.duration")
+					validatedMetrics["databricks.serving.scrape.duration"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "How long the last scrape of the endpoint's metrics took.", mi.Description())
+					assert.Equal(t, "s", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeDouble, dp.ValueType())
+					assert.InDelta(t, float64(1), dp.DoubleValue(), 0.01)
+				case "databricks.serving.scrape.samples":
+					assert.False(t, validatedMetrics["databricks.serving.scrape.samples"], "Found a duplicate in the metrics slice: databricks.serving.scrape.samples")
+					validatedMetrics["databricks.serving.scrape.samples"] = true
+					assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+					assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+					assert.Equal(t, "How many samples the last scrape of the endpoint's metrics yielded.", mi.Description())
+					assert.Equal(t, "{sample}", mi.Unit())
+					dp := mi.Gauge().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
+				case "databricks.serving.scrape.up":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.scrape.up"], "Found a duplicate in the metrics slice: databricks.serving.scrape.up")
+						validatedMetrics["databricks.serving.scrape.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 if the last scrape of the endpoint's metrics succeeded, 0 if it failed (then error.type says why). Like Prometheus' up: an endpoint not collected for 5 minutes is max_over_time(...[5m]) < 1.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						errorTypeAttrVal, ok := dp.Attributes().Get("error.type")
+						assert.True(t, ok)
+						assert.Equal(t, "auth", errorTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.scrape.up"], "Found a duplicate in the metrics slice: databricks.serving.scrape.up")
+						validatedMetrics["databricks.serving.scrape.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 if the last scrape of the endpoint's metrics succeeded, 0 if it failed (then error.type says why). Like Prometheus' up: an endpoint not collected for 5 minutes is max_over_time(...[5m]) < 1.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.scrape.up"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("error.type")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.served_entity.deployment.state":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.served_entity.deployment.state"], "Found a duplicate in the metrics slice: databricks.serving.served_entity.deployment.state")
+						validatedMetrics["databricks.serving.served_entity.deployment.state"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Deployment state of the served entity: DEPLOYMENT_READY, DEPLOYMENT_CREATING, DEPLOYMENT_RECOVERING, DEPLOYMENT_FAILED or DEPLOYMENT_ABORTED (1 for the current state, 0 for the others).", mi.Description())
+						assert.Equal(t, "{state}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						stateAttrVal, ok := dp.Attributes().Get("state")
+						assert.True(t, ok)
+						assert.Equal(t, "state-val", stateAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.served_entity.deployment.state"], "Found a duplicate in the metrics slice: databricks.serving.served_entity.deployment.state")
+						validatedMetrics["databricks.serving.served_entity.deployment.state"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Deployment state of the served entity: DEPLOYMENT_READY, DEPLOYMENT_CREATING, DEPLOYMENT_RECOVERING, DEPLOYMENT_FAILED or DEPLOYMENT_ABORTED (1 for the current state, 0 for the others).", mi.Description())
+						assert.Equal(t, "{state}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.served_entity.deployment.state"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("state")
 						assert.False(t, ok)
 					}
 				}

@@ -21,10 +21,80 @@ func NewResourceBuilder(rac ResourceAttributesConfig) *ResourceBuilder {
 	}
 }
 
+// SetDatabricksServingEndpointID sets provided value as "databricks.serving.endpoint.id" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingEndpointID(val string) {
+	if rb.config.DatabricksServingEndpointID.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.endpoint.id", val)
+	}
+}
+
 // SetDatabricksServingEndpointName sets provided value as "databricks.serving.endpoint.name" attribute.
 func (rb *ResourceBuilder) SetDatabricksServingEndpointName(val string) {
 	if rb.config.DatabricksServingEndpointName.Enabled {
 		rb.res.Attributes().PutStr("databricks.serving.endpoint.name", val)
+	}
+}
+
+// SetDatabricksServingEndpointTags sets provided value as "databricks.serving.endpoint.tags" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingEndpointTags(val map[string]any) {
+	if rb.config.DatabricksServingEndpointTags.Enabled {
+		rb.res.Attributes().PutEmptyMap("databricks.serving.endpoint.tags").FromRaw(val)
+	}
+}
+
+// SetDatabricksServingEndpointTask sets provided value as "databricks.serving.endpoint.task" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingEndpointTask(val string) {
+	if rb.config.DatabricksServingEndpointTask.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.endpoint.task", val)
+	}
+}
+
+// SetDatabricksServingEndpointType sets provided value as "databricks.serving.endpoint.type" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingEndpointType(val string) {
+	if rb.config.DatabricksServingEndpointType.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.endpoint.type", val)
+	}
+}
+
+// SetDatabricksServingServedEntityEntityName sets provided value as "databricks.serving.served_entity.entity_name" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingServedEntityEntityName(val string) {
+	if rb.config.DatabricksServingServedEntityEntityName.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.served_entity.entity_name", val)
+	}
+}
+
+// SetDatabricksServingServedEntityEntityVersion sets provided value as "databricks.serving.served_entity.entity_version" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingServedEntityEntityVersion(val string) {
+	if rb.config.DatabricksServingServedEntityEntityVersion.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.served_entity.entity_version", val)
+	}
+}
+
+// SetDatabricksServingServedEntityName sets provided value as "databricks.serving.served_entity.name" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingServedEntityName(val string) {
+	if rb.config.DatabricksServingServedEntityName.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.served_entity.name", val)
+	}
+}
+
+// SetDatabricksServingServedEntityScaleToZeroEnabled sets provided value as "databricks.serving.served_entity.scale_to_zero_enabled" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingServedEntityScaleToZeroEnabled(val bool) {
+	if rb.config.DatabricksServingServedEntityScaleToZeroEnabled.Enabled {
+		rb.res.Attributes().PutBool("databricks.serving.served_entity.scale_to_zero_enabled", val)
+	}
+}
+
+// SetDatabricksServingServedEntityWorkloadSize sets provided value as "databricks.serving.served_entity.workload_size" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingServedEntityWorkloadSize(val string) {
+	if rb.config.DatabricksServingServedEntityWorkloadSize.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.served_entity.workload_size", val)
+	}
+}
+
+// SetDatabricksServingServedEntityWorkloadType sets provided value as "databricks.serving.served_entity.workload_type" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingServedEntityWorkloadType(val string) {
+	if rb.config.DatabricksServingServedEntityWorkloadType.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.served_entity.workload_type", val)
 	}
 }
 

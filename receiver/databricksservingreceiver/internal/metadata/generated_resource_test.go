@@ -13,7 +13,17 @@ func TestResourceBuilder(t *testing.T) {
 		t.Run(tt, func(t *testing.T) {
 			cfg := loadResourceAttributesConfig(t, tt)
 			rb := NewResourceBuilder(cfg)
+			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
 			rb.SetDatabricksServingEndpointName("databricks.serving.endpoint.name-val")
+			rb.SetDatabricksServingEndpointTags(map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"})
+			rb.SetDatabricksServingEndpointTask("databricks.serving.endpoint.task-val")
+			rb.SetDatabricksServingEndpointType("databricks.serving.endpoint.type-val")
+			rb.SetDatabricksServingServedEntityEntityName("databricks.serving.served_entity.entity_name-val")
+			rb.SetDatabricksServingServedEntityEntityVersion("databricks.serving.served_entity.entity_version-val")
+			rb.SetDatabricksServingServedEntityName("databricks.serving.served_entity.name-val")
+			rb.SetDatabricksServingServedEntityScaleToZeroEnabled(true)
+			rb.SetDatabricksServingServedEntityWorkloadSize("databricks.serving.served_entity.workload_size-val")
+			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
 
 			res := rb.Emit()
@@ -21,19 +31,69 @@ func TestResourceBuilder(t *testing.T) {
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 2, res.Attributes().Len())
+				assert.Equal(t, 11, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 2, res.Attributes().Len())
+				assert.Equal(t, 12, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
 			default:
 				assert.Failf(t, "unexpected test case: %s", tt)
 			}
+			databricksServingEndpointIDAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.id")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.endpoint.id-val", databricksServingEndpointIDAttrVal.Str())
+			}
 			databricksServingEndpointNameAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.name")
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "databricks.serving.endpoint.name-val", databricksServingEndpointNameAttrVal.Str())
+			}
+			databricksServingEndpointTagsAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.tags")
+			assert.Equal(t, tt == "all_set", ok)
+			if ok {
+				assert.Equal(t, map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"}, databricksServingEndpointTagsAttrVal.Map().AsRaw())
+			}
+			databricksServingEndpointTaskAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.task")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.endpoint.task-val", databricksServingEndpointTaskAttrVal.Str())
+			}
+			databricksServingEndpointTypeAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.type")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.endpoint.type-val", databricksServingEndpointTypeAttrVal.Str())
+			}
+			databricksServingServedEntityEntityNameAttrVal, ok := res.Attributes().Get("databricks.serving.served_entity.entity_name")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.served_entity.entity_name-val", databricksServingServedEntityEntityNameAttrVal.Str())
+			}
+			databricksServingServedEntityEntityVersionAttrVal, ok := res.Attributes().Get("databricks.serving.served_entity.entity_version")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.served_entity.entity_version-val", databricksServingServedEntityEntityVersionAttrVal.Str())
+			}
+			databricksServingServedEntityNameAttrVal, ok := res.Attributes().Get("databricks.serving.served_entity.name")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.served_entity.name-val", databricksServingServedEntityNameAttrVal.Str())
+			}
+			databricksServingServedEntityScaleToZeroEnabledAttrVal, ok := res.Attributes().Get("databricks.serving.served_entity.scale_to_zero_enabled")
+			assert.True(t, ok)
+			if ok {
+				assert.True(t, databricksServingServedEntityScaleToZeroEnabledAttrVal.Bool())
+			}
+			databricksServingServedEntityWorkloadSizeAttrVal, ok := res.Attributes().Get("databricks.serving.served_entity.workload_size")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.served_entity.workload_size-val", databricksServingServedEntityWorkloadSizeAttrVal.Str())
+			}
+			databricksServingServedEntityWorkloadTypeAttrVal, ok := res.Attributes().Get("databricks.serving.served_entity.workload_type")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.served_entity.workload_type-val", databricksServingServedEntityWorkloadTypeAttrVal.Str())
 			}
 			databricksWorkspaceHostAttrVal, ok := res.Attributes().Get("databricks.workspace.host")
 			assert.True(t, ok)

@@ -26,20 +26,26 @@ const DefaultMaxBodyBytes = 16 << 20
 type Client struct {
 	http         *http.Client
 	base         *url.URL
-	bearerToken  string // empty when an authenticator extension on the http.Client adds credentials
+	credentials  Credentials // nil when an authenticator extension on the http.Client adds credentials
 	userAgent    string
 	maxBodyBytes int64
 }
 
+// Credentials supplies the bearer token of each request.
+type Credentials interface {
+	// Token returns a valid access token, fetching or refreshing it when needed.
+	Token(ctx context.Context) (string, error)
+}
+
 // NewClient returns a client for the workspace at baseURL. httpClient carries TLS, timeouts and any auth
-// extension; bearerToken, when not empty, is sent as "Authorization: Bearer". The client refuses to follow
+// extension; credentials, when not nil, supply a bearer token for every request. The client refuses to follow
 // redirects to another host, because the credentials would follow them.
-func NewClient(httpClient *http.Client, baseURL *url.URL, bearerToken, userAgent string) *Client {
+func NewClient(httpClient *http.Client, baseURL *url.URL, credentials Credentials, userAgent string) *Client {
 	httpClient.CheckRedirect = refuseCrossHostRedirects
 	return &Client{
 		http:         httpClient,
 		base:         baseURL,
-		bearerToken:  bearerToken,
+		credentials:  credentials,
 		userAgent:    userAgent,
 		maxBodyBytes: DefaultMaxBodyBytes,
 	}
@@ -59,11 +65,46 @@ func refuseCrossHostRedirects(req *http.Request, via []*http.Request) error {
 	return nil
 }
 
-// Endpoint is the part of a serving endpoint's description that the receiver uses.
+// Endpoint is what the list and get calls say about a serving endpoint, as far as the receiver uses it.
+// Fields the SDK does not model (endpoint_type) are decoded too: the receiver needs them to skip endpoints that
+// export no metrics.
 type Endpoint struct {
 	Name string `json:"name"`
+	ID   string `json:"id"`
+	Task string `json:"task"`
 	// EndpointType is FOUNDATION_MODEL_API for pay-per-token Foundation Model endpoints, which have no metrics.
-	EndpointType string `json:"endpoint_type"`
+	EndpointType string        `json:"endpoint_type"`
+	State        EndpointState `json:"state"`
+	Tags         []Tag         `json:"tags"`
+	Config       struct {
+		ServedEntities []ServedEntity `json:"served_entities"`
+	} `json:"config"`
+}
+
+// EndpointState is the endpoint's readiness and configuration update state.
+type EndpointState struct {
+	Ready        string `json:"ready"`         // READY, NOT_READY
+	ConfigUpdate string `json:"config_update"` // NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED, UPDATE_CANCELED
+}
+
+// Tag is an endpoint tag.
+type Tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// ServedEntity is a model (or feature spec, external model...) an endpoint serves. The list call fills only the
+// names; the get call adds the workload and the deployment state.
+type ServedEntity struct {
+	Name               string `json:"name"`
+	EntityName         string `json:"entity_name"`
+	EntityVersion      string `json:"entity_version"`
+	WorkloadType       string `json:"workload_type"`
+	WorkloadSize       string `json:"workload_size"`
+	ScaleToZeroEnabled *bool  `json:"scale_to_zero_enabled"`
+	State              struct {
+		Deployment string `json:"deployment"` // DEPLOYMENT_READY, DEPLOYMENT_CREATING, ...
+	} `json:"state"`
 }
 
 // HasMetrics reports whether Databricks exports metrics for the endpoint: pay-per-token Foundation Model API
@@ -85,6 +126,19 @@ func (c *Client) ListEndpoints(ctx context.Context) ([]Endpoint, error) {
 	return list.Endpoints, nil
 }
 
+// GetEndpoint returns the detailed description of one endpoint.
+func (c *Client) GetEndpoint(ctx context.Context, name string) (Endpoint, error) {
+	var buf bytes.Buffer
+	if _, err := c.get(ctx, "/api/2.0/serving-endpoints/"+url.PathEscape(name), "application/json", &buf); err != nil {
+		return Endpoint{}, err
+	}
+	var ep Endpoint
+	if err := json.Unmarshal(buf.Bytes(), &ep); err != nil {
+		return Endpoint{}, fmt.Errorf("decoding serving endpoint %q: %w", name, err)
+	}
+	return ep, nil
+}
+
 // FetchMetrics writes the /metrics body of endpoint into buf and returns the response's Content-Type.
 func (c *Client) FetchMetrics(ctx context.Context, endpoint string, buf *bytes.Buffer) (string, error) {
 	return c.get(ctx, "/api/2.0/serving-endpoints/"+url.PathEscape(endpoint)+"/metrics", "text/plain", buf)
@@ -100,8 +154,12 @@ func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.userAgent)
-	if c.bearerToken != "" {
-		req.Header.Set("Authorization", "Bearer "+c.bearerToken)
+	if c.credentials != nil {
+		token, err := c.credentials.Token(ctx)
+		if err != nil {
+			return "", &AuthError{Err: err}
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

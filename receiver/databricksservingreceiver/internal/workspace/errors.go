@@ -16,6 +16,12 @@ import (
 // ErrHTMLPage is returned when the workspace answers with an HTML page instead of data.
 var ErrHTMLPage = errors.New("received an HTML page instead of metrics: a Private Link workspace answers requests from outside its network with a login page; check the network path and the workspace URL")
 
+// AuthError reports that no access token could be obtained (e.g. the OAuth token endpoint refused the client).
+type AuthError struct{ Err error }
+
+func (e *AuthError) Error() string { return "obtaining an access token: " + e.Err.Error() }
+func (e *AuthError) Unwrap() error { return e.Err }
+
 // APIError is a non-200 answer of the Databricks REST API.
 type APIError struct {
 	Path       string

@@ -1,0 +1,132 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package databricksservingreceiver // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver"
+
+import (
+	"hash/fnv"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
+)
+
+// maxNotFoundBackoff bounds how long an endpoint whose /metrics answered 404 waits before it is asked again.
+const maxNotFoundBackoff = 30 * time.Minute
+
+// endpointState is what the receiver remembers about one endpoint between cycles.
+type endpointState struct {
+	name string
+	acc  *accumulator.Accumulator
+	// baseline is true until the first successful scrape of an endpoint that may have been counted before: one
+	// present when the receiver started, or one that returns to the list after it left (see docs/metrics.md).
+	baseline    bool
+	description workspace.Endpoint
+	resources   endpointResources
+	// series remembers how every series of the endpoint was emitted, to mark it stale when the endpoint goes.
+	series map[string]*seriesRef
+
+	// untimedBodyHash and untimedWindow give bodies without sample timestamps a window identity.
+	untimedBodyHash uint64
+	untimedWindow   pcommon.Timestamp
+
+	// notFound counts consecutive 404 answers of /metrics; retryAt is when the endpoint is asked again.
+	notFound int
+	retryAt  time.Time
+}
+
+// seriesRef is enough of a series to write a stale marker for it.
+type seriesRef struct {
+	resource *resourceTemplate
+	def      metricDef
+	attrs    pcommon.Map
+	bounds   []float64 // histograms: the bucket layout, so every bucket series gets its marker
+}
+
+func newEndpointState(description workspace.Endpoint, resources endpointResources, baseline bool) *endpointState {
+	return &endpointState{
+		name:        description.Name,
+		acc:         accumulator.New(),
+		baseline:    baseline,
+		description: description,
+		resources:   resources,
+		series:      map[string]*seriesRef{},
+	}
+}
+
+// notFoundBackoff records a 404 and returns how long to wait: the collection interval, doubling with every
+// consecutive 404, at most maxNotFoundBackoff.
+func (ep *endpointState) notFoundBackoff(now time.Time, interval time.Duration) time.Duration {
+	ep.notFound++
+	backoff := interval
+	for i := 1; i < ep.notFound && backoff < maxNotFoundBackoff; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, maxNotFoundBackoff)
+	ep.retryAt = now.Add(backoff)
+	return backoff
+}
+
+// windowForUntimedBody gives samples without a timestamp a window identity. Databricks stamps its samples, but a
+// proxy or a future format may not. Without a timestamp the receiver cannot tell a re-scrape of the same minute
+// from the next minute, so it compares bodies: an unchanged body is the same window (nothing is added again);
+// a changed body is a new window, stamped with the scrape time. Two consecutive minutes with byte-identical
+// bodies are therefore counted once: in practice only idle minutes (all zero) are identical, and adding zero
+// loses nothing.
+func (ep *endpointState) windowForUntimedBody(body []byte, now time.Time) pcommon.Timestamp {
+	h := fnv.New64a()
+	_, _ = h.Write(body)
+	sum := h.Sum64()
+	if ep.untimedWindow != 0 && sum == ep.untimedBodyHash {
+		return ep.untimedWindow
+	}
+	ep.untimedBodyHash = sum
+	ep.untimedWindow = max(pcommon.NewTimestampFromTime(now.Truncate(time.Millisecond)), ep.untimedWindow+pcommon.Timestamp(time.Millisecond))
+	return ep.untimedWindow
+}
+
+// staleMarkers writes a NoRecordedValue point (a Prometheus stale marker) for every series the endpoint emitted,
+// after its last point, so Prometheus stops showing a deleted endpoint at once instead of five minutes later.
+func (ep *endpointState) staleMarkers(now time.Time, scopeVersion string, out pmetric.ResourceMetricsSlice) {
+	groups := map[*resourceTemplate]*outputGroup{}
+	for key, ref := range ep.series {
+		g := groups[ref.resource]
+		if g == nil {
+			g = newOutputGroup(ref.resource, scopeVersion, out)
+			groups[ref.resource] = g
+		}
+		m, err := g.metric(ref.def)
+		if err != nil {
+			continue
+		}
+		ts := max(pcommon.NewTimestampFromTime(now), ep.acc.LastEmitted(key)+pcommon.Timestamp(time.Millisecond))
+		noValue := pmetric.DefaultDataPointFlags.WithNoRecordedValue(true)
+		switch ref.def.kind {
+		case kindGauge, kindState:
+			dp := m.Gauge().DataPoints().AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetFlags(noValue)
+			ref.attrs.CopyTo(dp.Attributes())
+		case kindWindowedSum:
+			dp := m.Sum().DataPoints().AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetFlags(noValue)
+			ref.attrs.CopyTo(dp.Attributes())
+		case kindWindowedHistogram:
+			dp := m.Histogram().DataPoints().AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetFlags(noValue)
+			dp.ExplicitBounds().FromRaw(ref.bounds)
+			dp.BucketCounts().FromRaw(make([]uint64, len(ref.bounds)+1))
+			ref.attrs.CopyTo(dp.Attributes())
+		case kindSummary:
+			dp := m.Summary().DataPoints().AppendEmpty()
+			dp.SetTimestamp(ts)
+			dp.SetFlags(noValue)
+			ref.attrs.CopyTo(dp.Attributes())
+		}
+	}
+}

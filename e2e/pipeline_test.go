@@ -48,41 +48,71 @@ type stack struct {
 	prometheus    *prometheusServer
 	intake        *ddintake.Server
 	collector     *process
+	// configs and env are the collector's command line and environment, for tests that start more collectors.
+	configs, env []string
 }
 
-func startStack(t *testing.T) *stack {
+// stackOptions vary the scenario; the zero value is the standard one.
+type stackOptions struct {
+	simulatorArgs  []string // replace the standard endpoint mix
+	overlays       []string // extra collector configs under testdata/e2e, merged after collector.yaml
+	env            []string // extra collector environment
+	withoutDatadog bool
+	// noCollector leaves starting collectors to the test (several, for sharding).
+	noCollector bool
+}
+
+var standardEndpoints = []string{"-cpu", "2", "-gpu", "1", "-multi-entity", "1", "-scale-to-zero", "1", "-fmapi", "1", "-gpus", "4"}
+
+func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
 	s := &stack{simulatorPort: freePort(t)}
-	sim := startProcess(t, "workspace-simulator", filepath.Join(*repoRoot, "bin", "workspace-simulator"), []string{
+	simulatorArgs := opts.simulatorArgs
+	if simulatorArgs == nil {
+		simulatorArgs = standardEndpoints
+	}
+	sim := startProcess(t, "workspace-simulator", filepath.Join(*repoRoot, "bin", "workspace-simulator"), append([]string{
 		"-listen", fmt.Sprintf("127.0.0.1:%d", s.simulatorPort), "-token", simulatorToken,
 		"-window", windowLength.String(), "-seed", "42",
-		"-cpu", "2", "-gpu", "1", "-multi-entity", "1", "-scale-to-zero", "1", "-fmapi", "1", "-gpus", "4",
-	}, nil)
+	}, simulatorArgs...), nil)
 	waitHTTP200(t, sim, localURL(s.simulatorPort, "/simulator/stats"), 30*time.Second)
 
 	s.prometheus = startPrometheus(t)
-
-	s.intake = ddintake.New(datadogAPIKey)
-	require.NoError(t, s.intake.Start("127.0.0.1:0"))
-	t.Cleanup(func() { _ = s.intake.Close() })
-
-	healthPort := freePort(t)
 	distribution := filepath.Join(*repoRoot, "cmd", "otelcol-databricks")
-	s.collector = startProcess(t, "otelcol-databricks", filepath.Join(*repoRoot, "bin", "otelcol-databricks"), []string{
-		"--config", filepath.Join(distribution, "config.yaml"),
-		"--config", filepath.Join(distribution, "datadog.yaml"),
-		"--config", filepath.Join(*repoRoot, "testdata", "e2e", "collector.yaml"),
-	}, []string{
+	configs := []string{"--config", filepath.Join(distribution, "config.yaml")}
+	env := []string{
 		"DATABRICKS_HOST=" + localURL(s.simulatorPort, ""),
 		"DATABRICKS_TOKEN=" + simulatorToken,
 		"PROMETHEUS_REMOTE_WRITE_ENDPOINT=" + s.prometheus.remoteWriteURL(),
-		"DD_API_KEY=" + datadogAPIKey,
-		"DD_INTAKE_URL=" + s.intake.URL(),
-		fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort),
 		fmt.Sprintf("TELEMETRY_PORT=%d", freePort(t)),
-	})
-	waitHTTP200(t, s.collector, localURL(healthPort, "/"), 60*time.Second)
+	}
+	if !opts.withoutDatadog {
+		s.intake = ddintake.New(datadogAPIKey)
+		require.NoError(t, s.intake.Start("127.0.0.1:0"))
+		t.Cleanup(func() { _ = s.intake.Close() })
+		configs = append(configs, "--config", filepath.Join(distribution, "datadog.yaml"),
+			"--config", filepath.Join(*repoRoot, "testdata", "e2e", "datadog-intake.yaml"))
+		env = append(env, "DD_API_KEY="+datadogAPIKey, "DD_INTAKE_URL="+s.intake.URL())
+	}
+	configs = append(configs, "--config", filepath.Join(*repoRoot, "testdata", "e2e", "collector.yaml"))
+	for _, overlay := range opts.overlays {
+		configs = append(configs, "--config", filepath.Join(*repoRoot, "testdata", "e2e", overlay))
+	}
+	s.configs, s.env = configs, env
+	if !opts.noCollector {
+		s.collector = startCollector(t, "otelcol-databricks", configs, append(env, opts.env...))
+	}
 	return s
+}
+
+// startCollector runs the distribution and waits for its health check.
+func startCollector(t *testing.T, name string, configs, env []string) *process {
+	t.Helper()
+	healthPort := freePort(t)
+	env = append(env, fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort))
+	p := startProcess(t, name, filepath.Join(*repoRoot, "bin", "otelcol-databricks"), configs, env)
+	waitHTTP200(t, p, localURL(healthPort, "/"), 60*time.Second)
+	return p
 }
 
 // requireLoopbackOnly fails unless the suite runs in a network namespace whose only interface is loopback.
@@ -137,7 +167,7 @@ func (s *stack) endpointsWithoutMetrics(t *testing.T) []string {
 func TestPipelineDeliversGroundTruth(t *testing.T) {
 	requireLoopbackOnly(t)
 	rows := readMetricsTable(t)
-	s := startStack(t)
+	s := startStack(t, stackOptions{})
 
 	time.Sleep(observedWindows * windowLength)
 	truth := s.truth(t)
@@ -147,23 +177,7 @@ func TestPipelineDeliversGroundTruth(t *testing.T) {
 		require.GreaterOrEqual(t, len(ep.Windows), observedWindows-2, "%s: windows served", name)
 	}
 
-	// The collector needs a moment to ship the last windows of the snapshot; wait until both backends have them.
-	eventually(t, 30*time.Second, "both backends hold the last window of every endpoint", func() error {
-		for name, ep := range truth.Endpoints {
-			last := ep.Windows[len(ep.Windows)-1].TimestampMillis
-			series, err := s.prometheus.rawSamples(selector(rows["request_count_total"].PromName, map[string]string{endpointLabel: name}))
-			if err != nil {
-				return err
-			}
-			if !anySampleAt(series, last) {
-				return fmt.Errorf("prometheus: %s has no request count at window %d yet", name, last)
-			}
-			if !anyDatadogPointAt(s.intake, rows["request_count_total"].DDName, map[string]string{endpointTag: name}, last/1000) {
-				return fmt.Errorf("datadog: %s has no request count at window %d yet", name, last)
-			}
-		}
-		return nil
-	})
+	waitForLastWindows(t, s, rows, truth, nil)
 
 	t.Run("every endpoint with metrics is in both backends and the 404 endpoint in neither", func(t *testing.T) {
 		var want []string
@@ -203,7 +217,7 @@ func TestPipelineDeliversGroundTruth(t *testing.T) {
 
 	for name, ep := range truth.Endpoints {
 		t.Run(name, func(t *testing.T) {
-			checkEndpoint(t, s, rows, name, ep.Windows)
+			checkEndpoint(t, s, rows, name, ep.Windows, true)
 		})
 	}
 
@@ -228,6 +242,37 @@ func TestPipelineDeliversGroundTruth(t *testing.T) {
 		out := s.collector.out.String()
 		assert.NotContains(t, out, simulatorToken)
 		assert.NotContains(t, out, datadogAPIKey)
+	})
+}
+
+// waitForLastWindows waits until the backends hold the last window the truth snapshot has for each endpoint
+// (all of them when names is nil): the collector needs a moment to ship what it scraped.
+func waitForLastWindows(t *testing.T, s *stack, rows map[string]metricRow, truth simulator.Truth, names []string) {
+	t.Helper()
+	if names == nil {
+		for name := range truth.Endpoints {
+			names = append(names, name)
+		}
+	}
+	eventually(t, 30*time.Second, "the backends hold the last window of every endpoint", func() error {
+		for _, name := range names {
+			ep, ok := truth.Endpoints[name]
+			if !ok || len(ep.Windows) == 0 {
+				return fmt.Errorf("the simulator served %s nothing", name)
+			}
+			last := ep.Windows[len(ep.Windows)-1].TimestampMillis
+			series, err := s.prometheus.rawSamples(selector(rows["request_count_total"].PromName, map[string]string{endpointLabel: name}))
+			if err != nil {
+				return err
+			}
+			if !anySampleAt(series, last) {
+				return fmt.Errorf("prometheus: %s has no request count at window %d yet", name, last)
+			}
+			if s.intake != nil && !anyDatadogPointAt(s.intake, rows["request_count_total"].DDName, map[string]string{endpointTag: name}, last/1000) {
+				return fmt.Errorf("datadog: %s has no request count at window %d yet", name, last)
+			}
+		}
+		return nil
 	})
 }
 
@@ -259,10 +304,14 @@ func groupSeries(windows []simulator.WindowTruth) map[string]*truthSeries {
 	return out
 }
 
-func checkEndpoint(t *testing.T, s *stack, rows map[string]metricRow, endpoint string, windows []simulator.WindowTruth) {
-	// The endpoint existed when the collector started, so its first window is the baseline (see docs/metrics.md):
-	// counting starts with the second.
-	baseline := windows[0].TimestampMillis
+// checkEndpoint compares everything the backends hold for endpoint with the windows the simulator served it.
+// baselined says the endpoint existed when the collector started, so its first window is the baseline (see
+// docs/metrics.md) and counting starts with the second; an endpoint created later counts from its first.
+func checkEndpoint(t *testing.T, s *stack, rows map[string]metricRow, endpoint string, windows []simulator.WindowTruth, baselined bool) {
+	baseline := int64(-1)
+	if baselined {
+		baseline = windows[0].TimestampMillis
+	}
 	last := windows[len(windows)-1].TimestampMillis
 	for _, ts := range groupSeries(windows) {
 		row, ok := rows[ts.family]
@@ -286,15 +335,19 @@ func checkEndpoint(t *testing.T, s *stack, rows map[string]metricRow, endpoint s
 			// Every window's value, exactly, once.
 			promSamples := onlySeries(t, s.prometheus, selector(row.PromName, promMatch))
 			assert.Equal(t, ts.values, samplesUntil(promSamples, last), "prometheus %s", what)
-			assert.Equal(t, secondsKeys(ts.values), datadogPointsUntil(s.intake.GaugePoints(row.DDName, ddMatch), last/1000), "datadog %s", what)
+			if s.intake != nil {
+				assert.Equal(t, secondsKeys(ts.values), datadogPointsUntil(s.intake.GaugePoints(row.DDName, ddMatch), last/1000), "datadog %s", what)
+			}
 		case "sum":
 			counted := countedWindows(ts.values, baseline)
 			require.GreaterOrEqual(t, len(counted), observedWindows-3, "%s: counted windows", what)
 			promSamples := onlySeries(t, s.prometheus, selector(row.PromName, promMatch))
 			assert.Equal(t, cumulativeWithZeroPoint(counted), samplesUntil(promSamples, last), "prometheus %s: the counter at each window is the sum of the windows counted so far", what)
-			ddPoints := datadogPointsUntil(s.intake.SeriesPoints(row.DDName, "count", ddMatch), last/1000)
-			assert.Equal(t, secondsKeys(counted), ddPoints, "datadog %s: one count point per window, holding that window's value", what)
-			assert.Equal(t, total(counted), total(ddPoints), "datadog %s: the counts add up to the truth", what)
+			if s.intake != nil {
+				ddPoints := datadogPointsUntil(s.intake.SeriesPoints(row.DDName, "count", ddMatch), last/1000)
+				assert.Equal(t, secondsKeys(counted), ddPoints, "datadog %s: one count point per window, holding that window's value", what)
+				assert.Equal(t, total(counted), total(ddPoints), "datadog %s: the counts add up to the truth", what)
+			}
 		case "histogram":
 			checkHistogram(t, s, row, promMatch, ddMatch, what, ts.histogram, baseline, last)
 		}
@@ -322,7 +375,9 @@ func checkHistogram(t *testing.T, s *stack, row metricRow, promMatch, ddMatch ma
 
 	countSamples := onlySeries(t, s.prometheus, selector(row.PromName+"_count", promMatch))
 	assert.Equal(t, cumulativeWithZeroPoint(counts), samplesUntil(countSamples, last), "prometheus %s_count", what)
-	assert.Equal(t, int64(merged.Count), s.intake.SketchCountUntil(row.DDName, ddMatch, last/1000), "datadog %s: observations in the distribution", what)
+	if s.intake != nil {
+		assert.Equal(t, int64(merged.Count), s.intake.SketchCountUntil(row.DDName, ddMatch, last/1000), "datadog %s: observations in the distribution", what)
+	}
 	if merged.Count == 0 {
 		return // no latency to take a quantile of (a scaled-to-zero endpoint that stayed idle)
 	}
@@ -334,6 +389,9 @@ func checkHistogram(t *testing.T, s *stack, row metricRow, promMatch, ddMatch ma
 		require.Len(t, values, 1, "prometheus %s p%g", what, q*100)
 		assert.True(t, values[0] > lower && values[0] <= upper, "prometheus %s p%g = %v, want in the truth bucket (%v, %v]", what, q*100, values[0], lower, upper)
 
+		if s.intake == nil {
+			continue
+		}
 		// Datadog's sketches answer with the observation of rank round(q·(n−1)) (0-based), within ~1 %.
 		rank := math.RoundToEven(q*float64(merged.Count-1)) + 1
 		lower, upper = bucketHolding(merged, rank)

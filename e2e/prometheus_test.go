@@ -140,3 +140,20 @@ func (p *prometheusServer) metricNames() ([]string, error) {
 	sort.Strings(names)
 	return names, err
 }
+
+// instantSeries evaluates expr now and returns the labels of each result.
+func (p *prometheusServer) instantSeries(expr string) ([]map[string]string, error) {
+	var data struct {
+		Result []struct {
+			Metric map[string]string `json:"metric"`
+		} `json:"result"`
+	}
+	if err := p.get("/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, 0, len(data.Result))
+	for _, r := range data.Result {
+		out = append(out, r.Metric)
+	}
+	return out, nil
+}

@@ -93,19 +93,27 @@ func endpointNotFoundMessage(name string) string {
 	return fmt.Sprintf("Serving endpoint with name %s not found", name)
 }
 
+// noMetricsMessage answers /metrics of an endpoint a test made metric-less
+// (PATCH metrics_status 404), like a workspace does for an endpoint whose
+// metrics export is unavailable.
+func noMetricsMessage(name string) string {
+	return fmt.Sprintf("Serving endpoint %s has no metrics", name)
+}
+
 func metricsUnavailableMessage(name string) string {
 	return fmt.Sprintf("Metrics are not available for serving endpoint %s: pay-per-token Foundation Model API endpoints do not export metrics", name)
 }
 
-// newEndpointResource renders ep; detailed selects the GET {name} shape.
-func newEndpointResource(ep *endpoint, detailed bool) endpointResource {
+// newEndpointResource renders ep with its status; detailed selects the
+// GET {name} shape.
+func newEndpointResource(ep *endpoint, status endpointStatus, detailed bool) endpointResource {
 	res := endpointResource{
 		Name:                 ep.name,
 		ID:                   ep.id,
 		Creator:              ep.creator,
 		CreationTimestamp:    ep.createdMillis,
 		LastUpdatedTimestamp: ep.updatedMillis,
-		State:                endpointState{Ready: "READY", ConfigUpdate: "NOT_UPDATING"},
+		State:                endpointState{Ready: status.ready, ConfigUpdate: status.configUpdate},
 		EndpointType:         ep.endpointType,
 		Task:                 ep.task,
 		PermissionLevel:      ep.permissionLevel,
@@ -114,7 +122,7 @@ func newEndpointResource(ep *endpoint, detailed bool) endpointResource {
 		res.Tags = append(res.Tags, tagResource{Key: t.key, Value: t.value})
 	}
 	for i := range ep.entities {
-		res.Config.ServedEntities = append(res.Config.ServedEntities, newServedEntityResource(&ep.entities[i], detailed))
+		res.Config.ServedEntities = append(res.Config.ServedEntities, newServedEntityResource(&ep.entities[i], status, detailed))
 	}
 	if detailed {
 		res.Config.ConfigVersion = ep.configVersion
@@ -129,7 +137,7 @@ func newEndpointResource(ep *endpoint, detailed bool) endpointResource {
 	return res
 }
 
-func newServedEntityResource(entity *servedEntity, detailed bool) servedEntityResource {
+func newServedEntityResource(entity *servedEntity, status endpointStatus, detailed bool) servedEntityResource {
 	res := servedEntityResource{
 		Name:          entity.name,
 		EntityName:    entity.entityName,
@@ -142,7 +150,8 @@ func newServedEntityResource(entity *servedEntity, detailed bool) servedEntityRe
 	if !detailed {
 		return res
 	}
-	res.State = &servedEntityState{Deployment: "DEPLOYMENT_READY"}
+	deployment := status.deploymentOf(entity.name)
+	res.State = &servedEntityState{Deployment: deployment, DeploymentStateMessage: deploymentMessages[deployment]}
 	if entity.workloadType != "" {
 		// Only provisioned (non pay-per-token) entities have a workload.
 		scaleToZero := entity.scaleToZero
@@ -153,22 +162,36 @@ func newServedEntityResource(entity *servedEntity, detailed bool) servedEntityRe
 	return res
 }
 
-// marshalCatalog pre-renders the list body and every detail body: they never
-// change, so requests only copy bytes.
-func marshalCatalog(c *catalog) (list []byte, details map[string][]byte, err error) {
-	resp := listResponse{Endpoints: make([]endpointResource, 0, len(c.endpoints))}
-	details = make(map[string][]byte, len(c.endpoints))
-	for _, ep := range c.endpoints {
-		resp.Endpoints = append(resp.Endpoints, newEndpointResource(ep, false))
-		detail, err := json.Marshal(newEndpointResource(ep, true))
-		if err != nil {
-			return nil, nil, fmt.Errorf("marshal endpoint %s: %w", ep.name, err)
-		}
-		details[ep.name] = detail
-	}
-	list, err = json.Marshal(resp)
+// renderEndpoint renders ep's list item and detail body. They change only
+// with the status, so requests only copy bytes.
+func renderEndpoint(ep *endpoint, status endpointStatus) (summary, detail []byte, err error) {
+	summary, err = json.Marshal(newEndpointResource(ep, status, false))
 	if err != nil {
-		return nil, nil, fmt.Errorf("marshal endpoint list: %w", err)
+		return nil, nil, fmt.Errorf("marshal endpoint %s: %w", ep.name, err)
 	}
-	return list, details, nil
+	detail, err = json.Marshal(newEndpointResource(ep, status, true))
+	if err != nil {
+		return nil, nil, fmt.Errorf("marshal endpoint %s: %w", ep.name, err)
+	}
+	return summary, detail, nil
+}
+
+// renderList joins the rendered list items into a listResponse body: the
+// same bytes json.Marshal would produce, without re-encoding every endpoint
+// on each change.
+func renderList(entries []*catalogEntry) []byte {
+	const prefix, suffix = `{"endpoints":[`, `]}`
+	size := len(prefix) + len(suffix) + len(entries)
+	for _, entry := range entries {
+		size += len(entry.summary)
+	}
+	body := make([]byte, 0, size)
+	body = append(body, prefix...)
+	for i, entry := range entries {
+		if i > 0 {
+			body = append(body, ',')
+		}
+		body = append(body, entry.summary...)
+	}
+	return append(body, suffix...)
 }

@@ -14,12 +14,12 @@ import (
 const cachedWindows = 2
 
 // bodyCache keeps rendered /metrics bodies per (window, endpoint). Bodies
-// are immutable, so each is rendered once however many scrapers ask.
+// are immutable, so each is rendered once however many scrapers ask. It is
+// keyed by the endpoint itself, not its name: an endpoint deleted and
+// created again under the same name may be of another kind.
 type bodyCache struct {
-	endpoints int
-
 	mu       sync.Mutex
-	byWindow map[int64][]*cachedBody // indexed by endpoint position
+	byWindow map[int64]map[*endpoint]*cachedBody
 }
 
 type cachedBody struct {
@@ -27,24 +27,24 @@ type cachedBody struct {
 	body []byte
 }
 
-func newBodyCache(endpoints int) *bodyCache {
-	return &bodyCache{endpoints: endpoints, byWindow: make(map[int64][]*cachedBody)}
+func newBodyCache() *bodyCache {
+	return &bodyCache{byWindow: make(map[int64]map[*endpoint]*cachedBody)}
 }
 
-// get returns the body of the endpoint at position for windowIndex, calling
-// render at most once per cached entry; concurrent callers wait for it.
-func (c *bodyCache) get(windowIndex int64, position int, render func() []byte) []byte {
+// get returns the body of ep for windowIndex, calling render at most once
+// per cached entry; concurrent callers wait for it.
+func (c *bodyCache) get(windowIndex int64, ep *endpoint, render func() []byte) []byte {
 	c.mu.Lock()
 	bodies, ok := c.byWindow[windowIndex]
 	if !ok {
-		bodies = make([]*cachedBody, c.endpoints)
+		bodies = make(map[*endpoint]*cachedBody)
 		c.byWindow[windowIndex] = bodies
 		c.evictLocked()
 	}
-	entry := bodies[position]
+	entry := bodies[ep]
 	if entry == nil {
 		entry = &cachedBody{}
-		bodies[position] = entry
+		bodies[ep] = entry
 	}
 	c.mu.Unlock()
 

@@ -4,128 +4,48 @@
 package simulator
 
 import (
+	"errors"
 	"fmt"
-	"strconv"
-	"strings"
+	"slices"
+	"sync"
+	"sync/atomic"
 )
-
-// endpointKind is the shape of a simulated endpoint; it decides the served
-// entities, the workload and which metric families the endpoint exposes.
-type endpointKind int
-
-const (
-	kindCPU endpointKind = iota
-	kindGPU
-	kindMultiEntity
-	kindScaleToZero
-	kindFoundationModel
-)
-
-func (k endpointKind) namePrefix() string {
-	switch k {
-	case kindGPU:
-		return "gpu-endpoint"
-	case kindMultiEntity:
-		return "multi-entity-endpoint"
-	case kindScaleToZero:
-		return "scale-to-zero-endpoint"
-	case kindFoundationModel:
-		return "databricks-fmapi-endpoint"
-	default:
-		return "cpu-endpoint"
-	}
-}
-
-// hasMetrics reports whether /metrics answers for the kind: pay-per-token
-// Foundation Model API endpoints answer 404, as in a real workspace.
-func (k endpointKind) hasMetrics() bool {
-	return k != kindFoundationModel
-}
-
-const (
-	entityTypeUCModel         = "UC_MODEL"
-	entityTypeFoundationModel = "FOUNDATION_MODEL"
-	endpointTypeFMAPI         = "FOUNDATION_MODEL_API"
-
-	workloadSmall  = "Small"
-	workloadMedium = "Medium"
-	workloadLarge  = "Large"
-
-	// catalogBaseMillis (2025-01-01T00:00:00Z) anchors the creation
-	// timestamps so they look plausible and never depend on the clock.
-	catalogBaseMillis = 1735689600000
-	dayMillis         = 24 * 60 * 60 * 1000
-)
-
-// provisionedConcurrency is the concurrency Databricks provisions for each
-// standard workload size.
-var provisionedConcurrency = map[string]int{
-	workloadSmall:  4,
-	workloadMedium: 8,
-	workloadLarge:  16,
-}
 
 var (
-	cpuWorkloadSizes = []string{workloadSmall, workloadMedium, workloadLarge}
-	teams            = []string{"ml", "search", "recsys"}
-	environments     = []string{"prod", "staging"}
-	foundationModels = []foundationModel{
-		{name: "system.ai.databricks-meta-llama-3-3-70b-instruct", displayName: "Meta Llama 3.3 70B Instruct"},
-		{name: "system.ai.databricks-meta-llama-3-1-8b-instruct", displayName: "Meta Llama 3.1 8B Instruct"},
-		{name: "system.ai.databricks-gemma-3-12b", displayName: "Gemma 3 12B"},
-	}
+	errEndpointExists   = errors.New("endpoint already exists")
+	errEndpointNotFound = errors.New("endpoint not found")
 )
 
-type foundationModel struct {
-	name        string
-	displayName string
-}
-
-type tag struct {
-	key, value string
-}
-
-// endpoint is one simulated serving endpoint. It is immutable once built.
-type endpoint struct {
-	// position is the endpoint's index in catalog order; per-endpoint tables
-	// (body cache, served windows) are slices indexed by it.
-	position        int
-	name            string
-	kind            endpointKind
-	id              string
-	creator         string
-	createdMillis   int64
-	updatedMillis   int64
-	task            string
-	endpointType    string
-	permissionLevel string
-	tags            []tag
-	configVersion   int
-	entities        []servedEntity
-}
-
-// servedEntity is one model deployed behind an endpoint; it is the unit of
-// the per-entity metric series.
-type servedEntity struct {
-	name              string
-	entityType        string
-	entityName        string
-	entityVersion     string
-	foundationModel   *foundationModel
-	workloadSize      string
-	workloadType      string
-	scaleToZero       bool
-	gpus              int
-	trafficPercentage int
-}
-
-// catalog is the fixed set of endpoints of a simulated workspace.
+// catalog is the set of endpoints of the simulated workspace. Tests create,
+// delete and change endpoints while scrapers read them, so readers load an
+// immutable snapshot without locking and writers replace it whole: changes
+// are rare, reads are on every request.
 type catalog struct {
-	endpoints []*endpoint
-	byName    map[string]*endpoint
+	cfg Config
+
+	mu      sync.Mutex // serializes writers
+	current atomic.Pointer[catalogSnapshot]
 }
 
-func newCatalog(cfg Config) *catalog {
+// catalogSnapshot is the catalog at one instant. It is never modified.
+type catalogSnapshot struct {
+	entries []*catalogEntry // in list order
+	byName  map[string]*catalogEntry
+	// listBody is the GET /api/2.0/serving-endpoints body, rendered once per
+	// change so that list requests only copy bytes.
+	listBody []byte
+}
+
+// catalogEntry is one endpoint with its current status and its rendered
+// list item and detail body.
+type catalogEntry struct {
+	ep      *endpoint
+	status  endpointStatus
+	summary []byte
+	detail  []byte
+}
+
+func newCatalog(cfg Config) (*catalog, error) {
 	kinds := []struct {
 		kind  endpointKind
 		count int
@@ -136,122 +56,120 @@ func newCatalog(cfg Config) *catalog {
 		{kindScaleToZero, cfg.ScaleToZero},
 		{kindFoundationModel, cfg.FoundationModel},
 	}
-	c := &catalog{byName: make(map[string]*endpoint)}
+	var entries []*catalogEntry
 	for _, k := range kinds {
 		for ordinal := range k.count {
-			ep := newEndpoint(cfg, k.kind, ordinal)
-			ep.position = len(c.endpoints)
-			c.endpoints = append(c.endpoints, ep)
-			c.byName[ep.name] = ep
+			entry, err := newCatalogEntry(newEndpoint(cfg, k.kind, ordinal), defaultStatus())
+			if err != nil {
+				return nil, err
+			}
+			entries = append(entries, entry)
 		}
 	}
-	return c
+	c := &catalog{cfg: cfg}
+	c.publishLocked(entries)
+	return c, nil
+}
+
+func newCatalogEntry(ep *endpoint, status endpointStatus) (*catalogEntry, error) {
+	summary, detail, err := renderEndpoint(ep, status)
+	if err != nil {
+		return nil, err
+	}
+	return &catalogEntry{ep: ep, status: status, summary: summary, detail: detail}, nil
+}
+
+// publishLocked makes entries the current catalog. c.mu must be held, or c
+// not yet shared.
+func (c *catalog) publishLocked(entries []*catalogEntry) {
+	snap := &catalogSnapshot{
+		entries:  entries,
+		byName:   make(map[string]*catalogEntry, len(entries)),
+		listBody: renderList(entries),
+	}
+	for _, entry := range entries {
+		snap.byName[entry.ep.name] = entry
+	}
+	c.current.Store(snap)
+}
+
+func (c *catalog) snapshot() *catalogSnapshot {
+	return c.current.Load()
+}
+
+func (c *catalog) entry(name string) (*catalogEntry, bool) {
+	entry, ok := c.snapshot().byName[name]
+	return entry, ok
 }
 
 func (c *catalog) lookup(name string) (*endpoint, bool) {
-	ep, ok := c.byName[name]
-	return ep, ok
+	entry, ok := c.entry(name)
+	if !ok {
+		return nil, false
+	}
+	return entry.ep, true
 }
 
 func (c *catalog) names() []string {
-	names := make([]string, len(c.endpoints))
-	for i, ep := range c.endpoints {
-		names[i] = ep.name
+	entries := c.snapshot().entries
+	names := make([]string, len(entries))
+	for i, entry := range entries {
+		names[i] = entry.ep.name
 	}
 	return names
 }
 
-// newEndpoint derives every attribute of an endpoint from (seed, kind,
-// ordinal) so the catalog is identical across runs with the same seed.
-func newEndpoint(cfg Config, kind endpointKind, ordinal int) *endpoint {
-	name := fmt.Sprintf("%s-%d", kind.namePrefix(), ordinal)
-	rng := seededRand(cfg.Seed, name, catalogStream, 0)
-	id := fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
-	created := catalogBaseMillis + rng.Int64N(180*dayMillis)/1000*1000
-	updated := created + rng.Int64N(30*dayMillis)/1000*1000
-	version := 1 + rng.IntN(9)
-	team := teams[ordinal%len(teams)]
-
-	ep := &endpoint{
-		name:            name,
-		kind:            kind,
-		id:              id,
-		creator:         team + "-owner@example.com",
-		createdMillis:   created,
-		updatedMillis:   updated,
-		permissionLevel: "CAN_MANAGE",
-		tags:            []tag{{key: "team", value: team}, {key: "env", value: environments[ordinal%len(environments)]}},
-		configVersion:   1 + rng.IntN(5),
+// create adds an endpoint of kind at the end of the list. The caller has
+// validated the name.
+func (c *catalog) create(kind endpointKind, name string) (*catalogEntry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap := c.snapshot()
+	if _, exists := snap.byName[name]; exists {
+		return nil, fmt.Errorf("%w: %s", errEndpointExists, name)
 	}
-	ucModel := "main." + team + "." + strings.ReplaceAll(name, "-", "_") + "_model"
-	single := func(size, workloadType string, scaleToZero bool, gpus int) []servedEntity {
-		return []servedEntity{{
-			name:              name + "-model-1",
-			entityType:        entityTypeUCModel,
-			entityName:        ucModel,
-			entityVersion:     strconv.Itoa(version),
-			workloadSize:      size,
-			workloadType:      workloadType,
-			scaleToZero:       scaleToZero,
-			gpus:              gpus,
-			trafficPercentage: 100,
-		}}
+	entry, err := newCatalogEntry(newNamedEndpoint(c.cfg, kind, name), defaultStatus())
+	if err != nil {
+		return nil, err
 	}
-
-	switch kind {
-	case kindCPU:
-		ep.entities = single(cpuWorkloadSizes[ordinal%len(cpuWorkloadSizes)], "CPU", false, 0)
-	case kindGPU:
-		ep.task = "llm/v1/completions"
-		ep.entities = single(workloadSmall, gpuWorkloadType(cfg.GPUsPerEndpoint), false, cfg.GPUsPerEndpoint)
-	case kindScaleToZero:
-		ep.entities = single(workloadSmall, "CPU", true, 0)
-	case kindMultiEntity:
-		// A champion/challenger A/B test: two versions of one model behind
-		// one endpoint, so every family carries two served_entity_name values.
-		ep.entities = []servedEntity{
-			{
-				name: name + "-champion-1", entityType: entityTypeUCModel, entityName: ucModel,
-				entityVersion: strconv.Itoa(version), workloadSize: workloadMedium, workloadType: "CPU",
-				trafficPercentage: 80,
-			},
-			{
-				name: name + "-challenger-2", entityType: entityTypeUCModel, entityName: ucModel,
-				entityVersion: strconv.Itoa(version + 1), workloadSize: workloadSmall, workloadType: "CPU",
-				trafficPercentage: 20,
-			},
-		}
-	case kindFoundationModel:
-		// Pay-per-token endpoints are owned by Databricks: no id, no creator,
-		// no tags, and the caller may only query them.
-		model := foundationModels[ordinal%len(foundationModels)]
-		ep.id = ""
-		ep.creator = ""
-		ep.tags = nil
-		ep.task = "llm/v1/chat"
-		ep.endpointType = endpointTypeFMAPI
-		ep.permissionLevel = "CAN_QUERY"
-		ep.configVersion = 1
-		ep.entities = []servedEntity{{
-			name:              name + "-model-1",
-			entityType:        entityTypeFoundationModel,
-			entityName:        model.name,
-			foundationModel:   &model,
-			trafficPercentage: 100,
-		}}
-	}
-	return ep
+	// Clip so that append copies: the old snapshot must stay untouched.
+	c.publishLocked(append(slices.Clip(snap.entries), entry))
+	return entry, nil
 }
 
-// gpuWorkloadType names the Databricks GPU workload type whose GPU count
-// matches the configured one, so the detail API stays plausible.
-func gpuWorkloadType(gpus int) string {
-	switch {
-	case gpus == 1:
-		return "GPU_MEDIUM"
-	case gpus <= 4:
-		return "MULTIGPU_MEDIUM"
-	default:
-		return "GPU_MEDIUM_8"
+func (c *catalog) remove(name string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap := c.snapshot()
+	if _, ok := snap.byName[name]; !ok {
+		return fmt.Errorf("%w: %s", errEndpointNotFound, name)
 	}
+	c.publishLocked(slices.DeleteFunc(slices.Clone(snap.entries), func(entry *catalogEntry) bool {
+		return entry.ep.name == name
+	}))
+	return nil
+}
+
+// update applies patch to the named endpoint's status and returns the new
+// entry. An invalid patch changes nothing.
+func (c *catalog) update(name string, patch statusPatch) (*catalogEntry, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	snap := c.snapshot()
+	old, ok := snap.byName[name]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", errEndpointNotFound, name)
+	}
+	status, err := patch.apply(old.ep, old.status)
+	if err != nil {
+		return nil, err
+	}
+	entry, err := newCatalogEntry(old.ep, status)
+	if err != nil {
+		return nil, err
+	}
+	entries := slices.Clone(snap.entries)
+	entries[slices.Index(entries, old)] = entry
+	c.publishLocked(entries)
+	return entry, nil
 }

@@ -6,6 +6,9 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -18,6 +21,10 @@ const (
 	maxGPUsPerEndpoint = 8
 )
 
+// DefaultTokenLifetime is the lifetime of issued OAuth tokens when
+// Config.TokenLifetime is zero: one hour, as Databricks and Entra ID issue.
+const DefaultTokenLifetime = time.Hour
+
 // Config describes the simulated workspace.
 type Config struct {
 	// Seed makes every generated value reproducible: the same seed, endpoint
@@ -27,8 +34,22 @@ type Config struct {
 	// granularity; tests use a few seconds. Must be a whole number of
 	// milliseconds because samples are stamped in milliseconds.
 	Window time.Duration
-	// Token is the bearer token every /api/ request must present.
+	// Token is the static bearer token (personal access token) /api/
+	// requests may present. PUT /simulator/tokens replaces it at run time.
 	Token string
+
+	// OAuthClients are the service principals, client id to secret, that
+	// may get tokens from the Databricks OAuth M2M endpoint
+	// (POST /oidc/v1/token).
+	OAuthClients map[string]string
+	// AzureTenant is the Entra ID tenant whose token endpoint
+	// (POST /{tenant}/oauth2/v2.0/token) the simulator serves, and
+	// AzureClients its service principals, client id to secret.
+	AzureTenant  string
+	AzureClients map[string]string
+	// TokenLifetime is how long issued tokens are accepted. Zero means
+	// DefaultTokenLifetime; tests use a few seconds to see renewals.
+	TokenLifetime time.Duration
 
 	// CPU, GPU, MultiEntity, ScaleToZero and FoundationModel are the number
 	// of endpoints of each kind.
@@ -70,6 +91,13 @@ func (cfg Config) withDefaults() Config {
 	if cfg.GPUsPerEndpoint == 0 {
 		cfg.GPUsPerEndpoint = defaultGPUsPerEndpoint
 	}
+	if cfg.TokenLifetime == 0 {
+		cfg.TokenLifetime = DefaultTokenLifetime
+	}
+	// The server keeps the maps: copies keep later changes by the caller
+	// from racing with requests.
+	cfg.OAuthClients = maps.Clone(cfg.OAuthClients)
+	cfg.AzureClients = maps.Clone(cfg.AzureClients)
 	return cfg
 }
 
@@ -102,5 +130,32 @@ func (cfg Config) validate() error {
 	if cfg.ResponseDelay < 0 {
 		errs = append(errs, fmt.Errorf("invalid ResponseDelay %s: must not be negative", cfg.ResponseDelay))
 	}
+	// expires_in is in whole seconds: a shorter lifetime would announce 0.
+	if cfg.TokenLifetime < time.Second {
+		errs = append(errs, fmt.Errorf("invalid TokenLifetime %s: must be at least 1s", cfg.TokenLifetime))
+	}
+	errs = append(errs, validateClients("OAuthClients", cfg.OAuthClients)...)
+	errs = append(errs, validateClients("AzureClients", cfg.AzureClients)...)
+	if strings.Contains(cfg.AzureTenant, "/") {
+		errs = append(errs, fmt.Errorf("invalid AzureTenant %q: must be one path segment", cfg.AzureTenant))
+	}
+	if len(cfg.AzureClients) > 0 && cfg.AzureTenant == "" {
+		errs = append(errs, errors.New("invalid AzureTenant: must be set when AzureClients are"))
+	}
 	return errors.Join(errs...)
+}
+
+// validateClients checks client id to secret maps. HTTP Basic
+// authentication splits on the first colon, so ids cannot contain one.
+func validateClients(field string, clients map[string]string) []error {
+	var errs []error
+	for _, id := range slices.Sorted(maps.Keys(clients)) {
+		switch {
+		case id == "" || strings.Contains(id, ":"):
+			errs = append(errs, fmt.Errorf("invalid %s: client id %q must be non-empty and contain no colon", field, id))
+		case clients[id] == "":
+			errs = append(errs, fmt.Errorf("invalid %s: client %q has an empty secret", field, id))
+		}
+	}
+	return errs
 }

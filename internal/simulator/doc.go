@@ -9,4 +9,22 @@
 // function of (seed, endpoint, served entity, window index), a test can ask
 // the simulator what it served (GET /simulator/truth) and compare that with
 // what reached the exporters, exactly.
+//
+// The /api/ paths accept a static bearer token (Config.Token, replaced at
+// run time by PUT /simulator/tokens) or an unexpired token issued by one of
+// the two client-credentials endpoints: Databricks OAuth M2M
+// (POST /oidc/v1/token) and Azure Entra ID
+// (POST /{tenant}/oauth2/v2.0/token).
+//
+// End-to-end tests run the simulator as a separate process, so they drive it
+// over HTTP; the /simulator/ paths need no token:
+//
+//	GET    /simulator/truth[?endpoint=NAME]  windows served, deleted endpoints included
+//	GET    /simulator/stats                  request and token counters
+//	GET    /simulator/requests[?reset=1]     /metrics requests per endpoint and credential
+//	DELETE /simulator/requests               zero those counts
+//	POST   /simulator/endpoints              create {"name":..., "kind":"cpu"|"gpu"|"multi-entity"|"scale-to-zero"|"fmapi"}
+//	PATCH  /simulator/endpoints/{name}       change ready, config_update, deployment, metrics_status
+//	DELETE /simulator/endpoints/{name}       delete an endpoint
+//	PUT    /simulator/tokens                 replace the static tokens {"tokens":[...]}
 package simulator

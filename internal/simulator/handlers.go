@@ -5,12 +5,10 @@ package simulator
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -21,11 +19,25 @@ func (s *Server) routes() http.Handler {
 	api.HandleFunc("GET /api/2.0/serving-endpoints/{name}/metrics", s.handleMetrics)
 	api.HandleFunc("/api/", s.handleUnknownAPI)
 
+	// The introspection and control endpoints need no token: test harnesses
+	// use them. The token endpoints authenticate clients themselves.
+	other := http.NewServeMux()
+	other.HandleFunc("GET /simulator/truth", s.handleTruth)
+	other.HandleFunc("GET /simulator/stats", s.handleStats)
+	other.HandleFunc("GET /simulator/requests", s.handleRequests)
+	other.HandleFunc("DELETE /simulator/requests", s.handleResetRequests)
+	other.HandleFunc("POST /simulator/endpoints", s.handleCreateEndpoint)
+	other.HandleFunc("PATCH /simulator/endpoints/{name}", s.handleUpdateEndpoint)
+	other.HandleFunc("DELETE /simulator/endpoints/{name}", s.handleDeleteEndpoint)
+	other.HandleFunc("PUT /simulator/tokens", s.handleSetTokens)
+	other.HandleFunc("POST /oidc/v1/token", s.handleOAuthToken)
+	other.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleAzureToken)
+
+	// Two muxes because the Entra path's {tenant} wildcard would conflict
+	// with "/api/" in one: the more specific "/api/" wins here.
 	mux := http.NewServeMux()
 	mux.Handle("/api/", s.trackInFlight(s.requireToken(api)))
-	// The introspection endpoints need no token: test harnesses read them.
-	mux.HandleFunc("GET /simulator/truth", s.handleTruth)
-	mux.HandleFunc("GET /simulator/stats", s.handleStats)
+	mux.Handle("/", other)
 	return mux
 }
 
@@ -37,40 +49,26 @@ func (s *Server) trackInFlight(next http.Handler) http.Handler {
 	})
 }
 
-// requireToken answers 401 like a workspace does for a missing, malformed or
-// wrong personal access token.
-func (s *Server) requireToken(next http.Handler) http.Handler {
-	want := []byte(s.cfg.Token)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || subtle.ConstantTimeCompare([]byte(token), want) != 1 {
-			s.counters.unauthorized.Add(1)
-			w.Header().Set("WWW-Authenticate", "Bearer")
-			writeJSON(w, http.StatusUnauthorized, apiError{ErrorCode: errorCodeUnauthenticated, Message: "Invalid access token."})
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
 	s.counters.list.Add(1)
-	writeJSONBytes(w, http.StatusOK, s.listBody)
+	writeJSONBytes(w, http.StatusOK, s.catalog.snapshot().listBody)
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	s.counters.get.Add(1)
 	name := r.PathValue("name")
-	body, ok := s.detailBodies[name]
+	entry, ok := s.catalog.entry(name)
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))
 		return
 	}
-	writeJSONBytes(w, http.StatusOK, body)
+	writeJSONBytes(w, http.StatusOK, entry.detail)
 }
 
 func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	s.counters.metrics.Add(1)
+	name := r.PathValue("name")
+	s.requests.record(name, credentialFrom(r.Context()))
 	// The window is chosen on arrival: the delay emulates a slow response,
 	// not a later request.
 	current := lastCompletedWindow(s.now(), s.cfg.Window)
@@ -79,24 +77,28 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	name := r.PathValue("name")
-	ep, ok := s.catalog.lookup(name)
+	entry, ok := s.catalog.entry(name)
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))
 		return
 	}
+	ep := entry.ep
 	if !ep.kind.hasMetrics() {
 		s.writeNotFound(w, errorCodeNotFound, metricsUnavailableMessage(name))
 		return
 	}
+	if entry.status.metricsStatus == http.StatusNotFound {
+		s.writeNotFound(w, errorCodeNotFound, noMetricsMessage(name))
+		return
+	}
 
-	body := s.bodies.get(current.index, ep.position, func() []byte {
+	body := s.bodies.get(current.index, ep, func() []byte {
 		return renderExposition(generateWindowTruth(s.cfg.Seed, ep, current))
 	})
 	// Record before writing, so a client that has read the body always
 	// finds its window in /simulator/truth. HEAD receives no body.
 	if r.Method != http.MethodHead {
-		s.served.record(ep.position, current.index)
+		s.served.record(ep, current.index)
 	}
 	w.Header().Set("Content-Type", expositionContentType)
 	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
@@ -132,19 +134,20 @@ func (s *Server) writeNotFound(w http.ResponseWriter, code, message string) {
 }
 
 // handleTruth serves Truth, optionally for the one endpoint named by the
-// "endpoint" query parameter. An unknown name is a 404 so typos in a test
-// do not read as "nothing was served".
+// "endpoint" query parameter. A name that is neither in the catalog nor was
+// ever served is a 404 so typos in a test do not read as "nothing was
+// served"; a deleted endpoint keeps its served windows.
 func (s *Server) handleTruth(w http.ResponseWriter, r *http.Request) {
-	endpoints := s.catalog.endpoints
-	if name := r.URL.Query().Get("endpoint"); name != "" {
-		ep, ok := s.catalog.lookup(name)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, apiError{ErrorCode: errorCodeNotFound, Message: endpointNotFoundMessage(name)})
-			return
-		}
-		endpoints = []*endpoint{ep}
+	name := r.URL.Query().Get("endpoint")
+	if name == "" {
+		writeJSON(w, http.StatusOK, s.Truth())
+		return
 	}
-	writeJSON(w, http.StatusOK, s.truth(endpoints))
+	if _, ok := s.catalog.lookup(name); !ok && !s.served.has(name) {
+		writeJSON(w, http.StatusNotFound, apiError{ErrorCode: errorCodeNotFound, Message: endpointNotFoundMessage(name)})
+		return
+	}
+	writeJSON(w, http.StatusOK, s.truth([]string{name}))
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, _ *http.Request) {

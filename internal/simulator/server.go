@@ -19,16 +19,16 @@ const shutdownTimeout = 5 * time.Second
 // Server is a simulated Databricks workspace. Its handler is safe for
 // concurrent use.
 type Server struct {
-	cfg     Config
-	now     func() time.Time
-	catalog *catalog
+	cfg         Config
+	now         func() time.Time
+	catalog     *catalog
+	credentials *credentials
 
-	listBody     []byte
-	detailBodies map[string][]byte
-	bodies       *bodyCache
-	served       *servedWindows
-	counters     requestCounters
-	handler      http.Handler
+	bodies   *bodyCache
+	served   *servedWindows
+	counters requestCounters
+	requests *requestLog
+	handler  http.Handler
 
 	// closing aborts pending response delays so Close returns promptly.
 	closing   chan struct{}
@@ -48,31 +48,31 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Server) { s.now = now }
 }
 
-// New validates cfg and builds the workspace. Zero Window and
-// GPUsPerEndpoint take their defaults (60s and 4).
+// New validates cfg and builds the workspace. Zero Window, GPUsPerEndpoint
+// and TokenLifetime take their defaults (60s, 4 and 1h).
 func New(cfg Config, opts ...Option) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("simulator: invalid config: %w", err)
 	}
-	c := newCatalog(cfg)
-	list, details, err := marshalCatalog(c)
+	c, err := newCatalog(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: %w", err)
 	}
 	s := &Server{
-		cfg:          cfg,
-		now:          time.Now,
-		catalog:      c,
-		listBody:     list,
-		detailBodies: details,
-		bodies:       newBodyCache(len(c.endpoints)),
-		served:       newServedWindows(len(c.endpoints)),
-		closing:      make(chan struct{}),
+		cfg:      cfg,
+		now:      time.Now,
+		catalog:  c,
+		bodies:   newBodyCache(),
+		served:   newServedWindows(),
+		requests: newRequestLog(),
+		closing:  make(chan struct{}),
 	}
 	for _, opt := range opts {
 		opt(s)
 	}
+	// After the options: token expiry follows the injected clock.
+	s.credentials = newCredentials(s.now, cfg.TokenLifetime, []string{cfg.Token})
 	s.handler = s.routes()
 	return s, nil
 }
@@ -83,7 +83,7 @@ func (s *Server) Handler() http.Handler {
 	return s.handler
 }
 
-// Endpoints returns the names of all endpoints, in list order.
+// Endpoints returns the names of the current endpoints, in list order.
 func (s *Server) Endpoints() []string {
 	return s.catalog.names()
 }
@@ -93,25 +93,31 @@ func (s *Server) Stats() Stats {
 	return s.counters.snapshot()
 }
 
-// Truth returns every window served so far for every endpoint, as served by
-// GET /simulator/truth.
-func (s *Server) Truth() Truth {
-	return s.truth(s.catalog.endpoints)
+// Requests returns the /metrics requests per endpoint and credential, as
+// served by GET /simulator/requests.
+func (s *Server) Requests() RequestCounts {
+	return s.requests.snapshot(false)
 }
 
-func (s *Server) truth(endpoints []*endpoint) Truth {
+// Truth returns every window served so far for every endpoint, deleted ones
+// included, as served by GET /simulator/truth.
+func (s *Server) Truth() Truth {
+	return s.truth(s.served.names())
+}
+
+func (s *Server) truth(names []string) Truth {
 	windowMillis := s.cfg.Window.Milliseconds()
 	t := Truth{WindowMillis: windowMillis, Seed: s.cfg.Seed, Endpoints: make(map[string]EndpointTruth)}
-	for _, ep := range endpoints {
-		indexes := s.served.windows(ep.position)
-		if len(indexes) == 0 {
+	for _, name := range names {
+		served := s.served.windows(name)
+		if len(served) == 0 {
 			continue
 		}
-		windows := make([]WindowTruth, 0, len(indexes))
-		for _, index := range indexes {
-			windows = append(windows, generateWindowTruth(s.cfg.Seed, ep, windowAt(index, windowMillis)))
+		windows := make([]WindowTruth, 0, len(served))
+		for _, w := range served {
+			windows = append(windows, generateWindowTruth(s.cfg.Seed, w.ep, windowAt(w.index, windowMillis)))
 		}
-		t.Endpoints[ep.name] = EndpointTruth{Windows: windows}
+		t.Endpoints[name] = EndpointTruth{Windows: windows}
 	}
 	return t
 }

@@ -8,8 +8,12 @@ import "sync/atomic"
 // Stats is the body of GET /simulator/stats: what the simulator was asked,
 // for load and fault tests to check the receiver's request pattern.
 type Stats struct {
-	Requests    RequestStats `json:"requests"`
-	MaxInFlight int64        `json:"max_in_flight"`
+	Requests      RequestStats      `json:"requests"`
+	MaxInFlight   int64             `json:"max_in_flight"`
+	TokenRequests TokenRequestStats `json:"token_requests"`
+	// ExpiredTokenRejections counts the 401s (among Requests.Unauthorized)
+	// answered to an issued token past its expiry.
+	ExpiredTokenRejections int64 `json:"expired_token_rejections"`
 }
 
 // RequestStats counts /api/ requests. List, Get and Metrics count every
@@ -23,9 +27,19 @@ type RequestStats struct {
 	NotFound     int64 `json:"not_found"`
 }
 
+// TokenRequestStats counts the token endpoints' answers: OAuth and Azure
+// count issued tokens, Rejected every refusal of either.
+type TokenRequestStats struct {
+	OAuth    int64 `json:"oauth"`
+	Azure    int64 `json:"azure"`
+	Rejected int64 `json:"rejected"`
+}
+
 type requestCounters struct {
 	list, get, metrics, unauthorized, notFound atomic.Int64
 	inFlight, maxInFlight                      atomic.Int64
+	oauthTokens, azureTokens, rejectedTokens   atomic.Int64
+	expiredTokens                              atomic.Int64
 }
 
 // enter marks the start of an /api/ request and keeps the high-water mark
@@ -51,5 +65,11 @@ func (c *requestCounters) snapshot() Stats {
 			NotFound:     c.notFound.Load(),
 		},
 		MaxInFlight: c.maxInFlight.Load(),
+		TokenRequests: TokenRequestStats{
+			OAuth:    c.oauthTokens.Load(),
+			Azure:    c.azureTokens.Load(),
+			Rejected: c.rejectedTokens.Load(),
+		},
+		ExpiredTokenRejections: c.expiredTokens.Load(),
 	}
 }

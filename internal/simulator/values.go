@@ -29,6 +29,7 @@ var latencyBoundsTenths = func() []int64 {
 // start with NUL, which no entity name contains, so they never collide.
 const (
 	catalogStream     = "\x00catalog"
+	variantStream     = "\x00variant"
 	scaleToZeroStream = "\x00scale-to-zero"
 )
 

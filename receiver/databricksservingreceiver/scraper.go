@@ -76,7 +76,9 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	}
 	userAgent := "otelcol-databricks-servingreceiver/" + s.settings.BuildInfo.Version
 	s.client = workspace.NewClient(httpClient, base, s.credentials(base.String(), httpClient), userAgent)
-	s.host = base.Hostname()
+	// The workspace's identity: its host name, with the port when the URL names one (two workspaces never differ
+	// only by port, but two local simulators or proxies do).
+	s.host = base.Host
 	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.logger)
 	return nil
 }

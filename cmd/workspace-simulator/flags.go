@@ -1,0 +1,112 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/otelcol-databricks/otelcol-databricks/internal/simulator"
+)
+
+// tokenEnv supplies the token when -token is not given, so it need not
+// appear in process listings.
+const tokenEnv = "SIMULATOR_TOKEN"
+
+// errUsage marks flag errors, which the flag package has already reported.
+var errUsage = errors.New("usage error")
+
+// options is what the command line configures.
+type options struct {
+	listen string
+	cfg    simulator.Config
+}
+
+// parseFlags reads the command line; getenv supplies the token when -token
+// is absent.
+func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (options, error) {
+	opts := options{cfg: simulator.DefaultConfig()}
+	cfg := &opts.cfg
+	cfg.TokenLifetime = simulator.DefaultTokenLifetime
+	flags := flag.NewFlagSet("workspace-simulator", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	flags.StringVar(&opts.listen, "listen", "127.0.0.1:18080", "address to listen on")
+	flags.StringVar(&cfg.Token, "token", cfg.Token, "static bearer token the /api/ paths accept (default from $"+tokenEnv+" when set)")
+	flags.Int64Var(&cfg.Seed, "seed", cfg.Seed, "seed of every generated value")
+	flags.DurationVar(&cfg.Window, "window", cfg.Window, "length of one metrics window")
+	flags.IntVar(&cfg.CPU, "cpu", cfg.CPU, "number of CPU endpoints")
+	flags.IntVar(&cfg.GPU, "gpu", cfg.GPU, "number of GPU endpoints")
+	flags.IntVar(&cfg.MultiEntity, "multi-entity", cfg.MultiEntity, "number of endpoints with two served entities")
+	flags.IntVar(&cfg.ScaleToZero, "scale-to-zero", cfg.ScaleToZero, "number of scale-to-zero endpoints")
+	flags.IntVar(&cfg.FoundationModel, "fmapi", cfg.FoundationModel, "number of pay-per-token Foundation Model API endpoints (no metrics)")
+	flags.IntVar(&cfg.GPUsPerEndpoint, "gpus", cfg.GPUsPerEndpoint, "GPUs per GPU endpoint")
+	flags.DurationVar(&cfg.ResponseDelay, "response-delay", cfg.ResponseDelay, "latency added to every /metrics request")
+	flags.Var(&clientsFlag{clients: &cfg.OAuthClients}, "oauth-client", "`id:secret` of a service principal of the OAuth M2M token endpoint /oidc/v1/token (repeatable)")
+	flags.StringVar(&cfg.AzureTenant, "azure-tenant", "", "Entra ID tenant served at /{tenant}/oauth2/v2.0/token")
+	flags.Var(&clientsFlag{clients: &cfg.AzureClients}, "azure-client", "`id:secret` of a service principal of the Entra ID token endpoint (repeatable)")
+	flags.DurationVar(&cfg.TokenLifetime, "token-lifetime", cfg.TokenLifetime, "lifetime of the tokens the token endpoints issue")
+	if err := flags.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return options{}, err
+		}
+		return options{}, errUsage
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "unexpected arguments: %q\n", flags.Args())
+		flags.Usage()
+		return options{}, errUsage
+	}
+	if !isFlagSet(flags, "token") {
+		if token := getenv(tokenEnv); token != "" {
+			cfg.Token = token
+		}
+	}
+	return opts, nil
+}
+
+func isFlagSet(flags *flag.FlagSet, name string) bool {
+	set := false
+	flags.Visit(func(f *flag.Flag) {
+		if f.Name == name {
+			set = true
+		}
+	})
+	return set
+}
+
+// clientsFlag collects repeated id:secret values into a client id to secret
+// map.
+type clientsFlag struct {
+	clients *map[string]string
+}
+
+// String lists the client ids only: flag usage output must not show secrets.
+func (f *clientsFlag) String() string {
+	if f.clients == nil {
+		return ""
+	}
+	return strings.Join(slices.Sorted(maps.Keys(*f.clients)), ",")
+}
+
+func (f *clientsFlag) Set(value string) error {
+	// The id cannot contain a colon (HTTP Basic splits on the first one);
+	// the secret may.
+	id, secret, ok := strings.Cut(value, ":")
+	if !ok || id == "" || secret == "" {
+		return errors.New("want id:secret")
+	}
+	if *f.clients == nil {
+		*f.clients = make(map[string]string)
+	}
+	if _, dup := (*f.clients)[id]; dup {
+		return fmt.Errorf("client %q given twice", id)
+	}
+	(*f.clients)[id] = secret
+	return nil
+}

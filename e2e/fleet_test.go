@@ -359,3 +359,38 @@ func onlyFamily(t *testing.T, windows []simulator.WindowTruth, family string) *t
 	require.Len(t, found, 1, family)
 	return found[0]
 }
+
+// TestEntraIDServicePrincipal scrapes with Entra ID tokens that expire every few seconds: they are renewed
+// before they expire and no window is lost.
+func TestEntraIDServicePrincipal(t *testing.T) {
+	requireLoopbackOnly(t)
+	rows := readMetricsTable(t)
+	const tenant, clientID, clientSecret = "72f988bf-86f1-41af-91ab-2d7cd011db47", "e2e-entra-app", "e2e-entra-secret-6bc1bee22e409f96"
+	port := freePort(t)
+	s := startStack(t, stackOptions{
+		simulatorPort:  port,
+		withoutDatadog: true,
+		simulatorArgs:  append(append([]string{}, standardEndpoints...), "-azure-tenant", tenant, "-azure-client", clientID+":"+clientSecret, "-token-lifetime", "5s"),
+		overlays:       []string{"azure.yaml"},
+		env: []string{"AZURE_TENANT_ID=" + tenant, "AZURE_CLIENT_ID=" + clientID, "AZURE_CLIENT_SECRET=" + clientSecret,
+			"AZURE_TOKEN_URL=" + localURL(port, "/"+tenant+"/oauth2/v2.0/token")},
+	})
+	time.Sleep(8 * windowLength)
+	truth := s.truth(t)
+	waitForLastWindows(t, s, rows, truth, []string{"cpu-endpoint-0"})
+	var stats struct {
+		Requests struct {
+			Unauthorized int `json:"unauthorized"`
+		} `json:"requests"`
+		TokenRequests struct {
+			Azure int `json:"azure"`
+		} `json:"token_requests"`
+		ExpiredTokenRejections int `json:"expired_token_rejections"`
+	}
+	s.control(t, http.MethodGet, "/simulator/stats", nil, &stats)
+	assert.GreaterOrEqual(t, stats.TokenRequests.Azure, 3)
+	assert.Zero(t, stats.ExpiredTokenRejections)
+	assert.Zero(t, stats.Requests.Unauthorized)
+	checkEndpoint(t, s, rows, "cpu-endpoint-0", truth.Endpoints["cpu-endpoint-0"].Windows, true)
+	assert.NotContains(t, s.collector.out.String(), clientSecret)
+}

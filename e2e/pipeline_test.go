@@ -60,13 +60,18 @@ type stackOptions struct {
 	withoutDatadog bool
 	// noCollector leaves starting collectors to the test (several, for sharding).
 	noCollector bool
+	// simulatorPort, when set, is the simulator's port (for configs that must name it in advance).
+	simulatorPort int
 }
 
 var standardEndpoints = []string{"-cpu", "2", "-gpu", "1", "-multi-entity", "1", "-scale-to-zero", "1", "-fmapi", "1", "-gpus", "4"}
 
 func startStack(t *testing.T, opts stackOptions) *stack {
 	t.Helper()
-	s := &stack{simulatorPort: freePort(t)}
+	s := &stack{simulatorPort: opts.simulatorPort}
+	if s.simulatorPort == 0 {
+		s.simulatorPort = freePort(t)
+	}
 	simulatorArgs := opts.simulatorArgs
 	if simulatorArgs == nil {
 		simulatorArgs = standardEndpoints

@@ -478,3 +478,30 @@ func sampleLines(body string) int {
 	}
 	return n
 }
+
+func TestErrorClassesOfTransportFailures(t *testing.T) {
+	// A server that answers too late: the per-request timeout fires.
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
+	}))
+	defer slow.Close()
+	s := newTestScraper(t, slow.URL, func(c *Config) {
+		c.Endpoints = []string{"slow"}
+		c.ClientConfig.Timeout = 100 * time.Millisecond
+	})
+	md, err := scrapeOnce(t, s)
+	require.Error(t, err)
+	require.Len(t, findPoints(md, "databricks.serving.scrape.up", map[string]string{"error.type": "timeout"}), 1, err.Error())
+
+	// Nothing listens: the connection is refused.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	s = newTestScraper(t, closedURL, func(c *Config) { c.Endpoints = []string{"gone"} })
+	md, err = scrapeOnce(t, s)
+	require.Error(t, err)
+	require.Len(t, findPoints(md, "databricks.serving.scrape.up", map[string]string{"error.type": "network"}), 1, err.Error())
+}

@@ -12,8 +12,10 @@ SIMULATOR := $(BIN)/workspace-simulator
 E2E_TEST := $(BIN)/e2e.test
 # The end-to-end suite runs this many times in a row; each run must reach the same verdict.
 E2E_RUNS ?= 2
+IMAGE ?= otelcol-databricks
+IMAGE_VERSION ?= $(shell awk '/^dist:/ {d = 1; next} /^[^ #]/ {d = 0} d && $$1 == "version:" {print $$2; exit}' builder-config.yaml)
 
-.PHONY: all tools generate build run test test-unit test-e2e lint check-generated deps clean
+.PHONY: all tools generate build image run test test-unit test-e2e test-deploy lint check-generated deps clean
 
 all: build
 
@@ -42,6 +44,11 @@ build:
 	cd cmd/otelcol-databricks && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../../$(DIST) .
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SIMULATOR) ./cmd/workspace-simulator
 
+## image: the container image of bin/otelcol-databricks (FROM scratch, uid 10001), built with podman and tagged
+## $(IMAGE):$(IMAGE_VERSION) and $(IMAGE):latest (see Dockerfile).
+image: build
+	IMAGE=$(IMAGE) VERSION=$(IMAGE_VERSION) scripts/build-image.sh
+
 ## deps: install what the tests and `make run` need from Debian (Prometheus, iproute2, util-linux).
 deps:
 	scripts/install-deps.sh
@@ -53,23 +60,30 @@ lint:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
 	cd cmd/otelcol-databricks && $(GO) vet ./...
+	$(GO) -C deploy/kubernetes vet ./...
 
 ## run: the main job. Starts the workspace simulator (unless DATABRICKS_HOST and DATABRICKS_TOKEN are set), a
 ## local Prometheus and the collector; with DD_API_KEY set, Datadog joins the pipeline.
 run: build deps
 	scripts/run.sh
 
-## test: everything: generated code in sync, lint, unit tests, end-to-end suite.
-test: check-generated lint test-unit test-e2e
+## test: everything: generated code in sync, lint, unit tests, deployment assets, end-to-end suite.
+test: check-generated lint test-unit test-deploy test-e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
 
+## test-deploy: Prometheus rules (promtool check and unit tests), the Grafana dashboard's queries, and the
+## Kubernetes manifests strictly decoded into the Kubernetes API types (their own Go module).
+test-deploy: deps
+	scripts/check-monitoring-assets.sh
+	$(GO) -C deploy/kubernetes test -count=1 ./...
+
 ## test-e2e: the end-to-end suite, wholly inside one loopback-only network namespace (the datadog exporter probes
 ## cloud metadata addresses at start-up; that traffic must never leave the machine).
-test-e2e: build deps
+test-e2e: build deps image
 	$(GO) test -c -tags e2e -o $(E2E_TEST) ./e2e
-	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=20m -repo-root "$(CURDIR)"
+	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=40m -repo-root "$(CURDIR)" -image "$(IMAGE):$(IMAGE_VERSION)"
 
 clean:
 	rm -rf $(BIN) $(TOOLS) .run

@@ -9,6 +9,7 @@ command -v prometheus >/dev/null || missing+=(prometheus)
 command -v ip >/dev/null || missing+=(iproute2)
 command -v unshare >/dev/null || missing+=(util-linux)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
+command -v jq >/dev/null || missing+=(jq) # scripts/check-monitoring-assets.sh reads the dashboard JSON with it
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

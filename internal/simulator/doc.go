@@ -23,8 +23,14 @@
 //	GET    /simulator/stats                  request and token counters
 //	GET    /simulator/requests[?reset=1]     /metrics requests per endpoint and credential
 //	DELETE /simulator/requests               zero those counts
+//	GET    /simulator/timeline?endpoint=NAME arrival times (unix ms) of the last 1000 /metrics requests
 //	POST   /simulator/endpoints              create {"name":..., "kind":"cpu"|"gpu"|"multi-entity"|"scale-to-zero"|"fmapi"}
-//	PATCH  /simulator/endpoints/{name}       change ready, config_update, deployment, metrics_status
+//	PATCH  /simulator/endpoints/{name}       change ready, config_update, deployment, metrics_status, fault
 //	DELETE /simulator/endpoints/{name}       delete an endpoint
 //	PUT    /simulator/tokens                 replace the static tokens {"tokens":[...]}
+//
+// Fault-matrix tests run the simulator in-process and make an endpoint's
+// /metrics misbehave with Server.SetFault or PATCH {"fault": {...}}
+// ({"fault": null} restores it); see Fault for the modes, and
+// Server.Timeline for checking how requests were spaced.
 package simulator

@@ -26,6 +26,7 @@ func (s *Server) routes() http.Handler {
 	other.HandleFunc("GET /simulator/stats", s.handleStats)
 	other.HandleFunc("GET /simulator/requests", s.handleRequests)
 	other.HandleFunc("DELETE /simulator/requests", s.handleResetRequests)
+	other.HandleFunc("GET /simulator/timeline", s.handleTimeline)
 	other.HandleFunc("POST /simulator/endpoints", s.handleCreateEndpoint)
 	other.HandleFunc("PATCH /simulator/endpoints/{name}", s.handleUpdateEndpoint)
 	other.HandleFunc("DELETE /simulator/endpoints/{name}", s.handleDeleteEndpoint)
@@ -69,6 +70,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	s.counters.metrics.Add(1)
 	name := r.PathValue("name")
 	s.requests.record(name, credentialFrom(r.Context()))
+	s.timeline.record(name)
 	// The window is chosen on arrival: the delay emulates a slow response,
 	// not a later request.
 	current := lastCompletedWindow(s.now(), s.cfg.Window)
@@ -80,6 +82,11 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	entry, ok := s.catalog.entry(name)
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))
+		return
+	}
+	fault := entry.status.fault
+	if fault != nil && fault.replacesAnswer() {
+		s.serveReplacingFault(w, fault, name)
 		return
 	}
 	ep := entry.ep
@@ -97,22 +104,33 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	})
 	// Record before writing, so a client that has read the body always
 	// finds its window in /simulator/truth. HEAD receives no body.
-	if r.Method != http.MethodHead {
-		s.served.record(ep, current.index)
+	record := func() {
+		if r.Method != http.MethodHead {
+			s.served.record(ep, current.index)
+		}
 	}
-	w.Header().Set("Content-Type", expositionContentType)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
+	if fault != nil {
+		s.serveBodyFault(w, r, fault, ep, current, body, record)
+		return
+	}
+	record()
+	writeExpositionHeader(w, len(body))
 	_, _ = w.Write(body)
 }
 
 // delayResponse waits ResponseDelay, giving up early when the client goes
 // away or the server closes.
 func (s *Server) delayResponse(ctx context.Context) error {
-	if s.cfg.ResponseDelay <= 0 {
+	return s.wait(ctx, s.cfg.ResponseDelay)
+}
+
+// wait waits d, giving up early when the client goes away or the server
+// closes.
+func (s *Server) wait(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
 		return nil
 	}
-	timer := time.NewTimer(s.cfg.ResponseDelay)
+	timer := time.NewTimer(d)
 	defer timer.Stop()
 	select {
 	case <-timer.C:

@@ -28,6 +28,7 @@ type Server struct {
 	served   *servedWindows
 	counters requestCounters
 	requests *requestLog
+	timeline *arrivalTimeline
 	handler  http.Handler
 
 	// closing aborts pending response delays so Close returns promptly.
@@ -66,6 +67,7 @@ func New(cfg Config, opts ...Option) (*Server, error) {
 		bodies:   newBodyCache(),
 		served:   newServedWindows(),
 		requests: newRequestLog(),
+		timeline: newArrivalTimeline(),
 		closing:  make(chan struct{}),
 	}
 	for _, opt := range opts {

@@ -18,13 +18,15 @@ type Stats struct {
 
 // RequestStats counts /api/ requests. List, Get and Metrics count every
 // authenticated request of that kind whatever its outcome; Unauthorized counts
-// 401s and NotFound every 404.
+// 401s and NotFound every 404, those of status faults included; Faulted
+// counts the /metrics answers a fault changed.
 type RequestStats struct {
 	List         int64 `json:"list"`
 	Get          int64 `json:"get"`
 	Metrics      int64 `json:"metrics"`
 	Unauthorized int64 `json:"unauthorized"`
 	NotFound     int64 `json:"not_found"`
+	Faulted      int64 `json:"faulted"`
 }
 
 // TokenRequestStats counts the token endpoints' answers: OAuth and Azure
@@ -37,6 +39,7 @@ type TokenRequestStats struct {
 
 type requestCounters struct {
 	list, get, metrics, unauthorized, notFound atomic.Int64
+	faulted                                    atomic.Int64
 	inFlight, maxInFlight                      atomic.Int64
 	oauthTokens, azureTokens, rejectedTokens   atomic.Int64
 	expiredTokens                              atomic.Int64
@@ -63,6 +66,7 @@ func (c *requestCounters) snapshot() Stats {
 			Metrics:      c.metrics.Load(),
 			Unauthorized: c.unauthorized.Load(),
 			NotFound:     c.notFound.Load(),
+			Faulted:      c.faulted.Load(),
 		},
 		MaxInFlight: c.maxInFlight.Load(),
 		TokenRequests: TokenRequestStats{

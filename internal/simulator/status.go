@@ -59,6 +59,8 @@ type endpointStatus struct {
 	// DEPLOYMENT_READY, by served entity name.
 	deployment    map[string]string
 	metricsStatus int
+	// fault, when set, changes the /metrics answers.
+	fault *activeFault
 }
 
 func defaultStatus() endpointStatus {
@@ -79,6 +81,7 @@ type statusPatch struct {
 	ConfigUpdate  *string           `json:"config_update"`
 	Deployment    map[string]string `json:"deployment"`
 	MetricsStatus *int              `json:"metrics_status"`
+	Fault         faultChange       `json:"fault"`
 }
 
 // apply validates p against ep and returns the patched status. Nothing is
@@ -118,6 +121,16 @@ func (p statusPatch) apply(ep *endpoint, st endpointStatus) (endpointStatus, err
 			errs = append(errs, fmt.Errorf("invalid metrics_status %d: want 200 or 404", *p.MetricsStatus))
 		}
 		st.metricsStatus = *p.MetricsStatus
+	}
+	if p.Fault.set {
+		st.fault = nil
+		if p.Fault.fault != nil {
+			fault, err := newActiveFault(p.Fault.fault)
+			if err != nil {
+				errs = append(errs, err)
+			}
+			st.fault = fault
+		}
 	}
 	if len(errs) > 0 {
 		return endpointStatus{}, fmt.Errorf("%w: %w", errInvalidPatch, errors.Join(errs...))

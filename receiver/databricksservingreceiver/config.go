@@ -55,11 +55,42 @@ type Config struct {
 	Shard discovery.ShardConfig `mapstructure:"shard"`
 	// MaxConcurrency bounds how many requests are in flight at once.
 	MaxConcurrency int `mapstructure:"max_concurrency"`
+	// SpreadRequests starts each endpoint's request at a stable offset within the first half of the interval,
+	// as Prometheus spreads its targets, so a thousand endpoints do not hit the workspace at one instant.
+	SpreadRequests bool `mapstructure:"spread_requests"`
+	// Limits bound what one endpoint may send; an endpoint over a limit fails alone.
+	Limits LimitsConfig `mapstructure:"limits"`
 
 	_ struct{}
 }
 
 var _ confmap.Validator = (*Config)(nil)
+
+// LimitsConfig bounds what one endpoint's scrape may bring. Like Prometheus' scrape limits, breaking one fails
+// that endpoint's scrape as a whole (nothing of it is emitted) with an error naming the limit; the other endpoints
+// are not affected.
+type LimitsConfig struct {
+	// MaxBodyBytes bounds the body after decompression (a gzip bomb stops here).
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// MaxSamples bounds the sample lines of one body.
+	MaxSamples int `mapstructure:"max_samples"`
+	// MaxLabels bounds the labels of one sample.
+	MaxLabels int `mapstructure:"max_labels"`
+	// MaxLabelNameLength and MaxLabelValueLength bound label names and values, in bytes.
+	MaxLabelNameLength  int `mapstructure:"max_label_name_length"`
+	MaxLabelValueLength int `mapstructure:"max_label_value_length"`
+	_                   struct{}
+}
+
+// Default limits: a real endpoint's body is a few kilobytes with tens of samples and one or two labels each, so
+// these leave two orders of magnitude of headroom and still stop a runaway response.
+const (
+	defaultMaxBodyBytes        = 16 << 20
+	defaultMaxSamples          = 10000
+	defaultMaxLabels           = 30
+	defaultMaxLabelNameLength  = 128
+	defaultMaxLabelValueLength = 1024
+)
 
 // OAuthConfig is a Databricks service principal's OAuth machine-to-machine credential.
 type OAuthConfig struct {
@@ -106,6 +137,15 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("endpoints: %q is listed twice", name))
 		}
 		seen[name] = true
+	}
+	for field, value := range map[string]int64{
+		"limits.max_body_bytes": cfg.Limits.MaxBodyBytes, "limits.max_samples": int64(cfg.Limits.MaxSamples),
+		"limits.max_labels": int64(cfg.Limits.MaxLabels), "limits.max_label_name_length": int64(cfg.Limits.MaxLabelNameLength),
+		"limits.max_label_value_length": int64(cfg.Limits.MaxLabelValueLength),
+	} {
+		if value < 1 {
+			errs = append(errs, fmt.Errorf("%s must be at least 1, got %d", field, value))
+		}
 	}
 	if cfg.MaxConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("max_concurrency must be at least 1, got %d", cfg.MaxConcurrency))

@@ -5,6 +5,7 @@ package databricksservingreceiver // import "github.com/otelcol-databricks/otelc
 
 import (
 	"hash/fnv"
+	"math/rand/v2"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -14,8 +15,12 @@ import (
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
 
-// maxNotFoundBackoff bounds how long an endpoint whose /metrics answered 404 waits before it is asked again.
-const maxNotFoundBackoff = 30 * time.Minute
+const (
+	// maxNotFoundBackoff bounds how long an endpoint whose /metrics answered 404 waits before it is asked again.
+	maxNotFoundBackoff = 30 * time.Minute
+	// maxThrottleBackoff bounds the backoff after 429/503 answers without Retry-After.
+	maxThrottleBackoff = 10 * time.Minute
+)
 
 // endpointState is what the receiver remembers about one endpoint between cycles.
 type endpointState struct {
@@ -33,9 +38,13 @@ type endpointState struct {
 	untimedBodyHash uint64
 	untimedWindow   pcommon.Timestamp
 
-	// notFound counts consecutive 404 answers of /metrics; retryAt is when the endpoint is asked again.
-	notFound int
+	// failures counts consecutive answers that call for backoff (404, 429, 503); retryAt is when the endpoint
+	// is asked again.
+	failures int
 	retryAt  time.Time
+	// condition is the failure the endpoint is in ("" when healthy), so a failure is reported once when it
+	// starts, not on every cycle.
+	condition string
 }
 
 // seriesRef is enough of a series to write a stale marker for it.
@@ -57,15 +66,22 @@ func newEndpointState(description workspace.Endpoint, resources endpointResource
 	}
 }
 
-// notFoundBackoff records a 404 and returns how long to wait: the collection interval, doubling with every
-// consecutive 404, at most maxNotFoundBackoff.
-func (ep *endpointState) notFoundBackoff(now time.Time, interval time.Duration) time.Duration {
-	ep.notFound++
-	backoff := interval
-	for i := 1; i < ep.notFound && backoff < maxNotFoundBackoff; i++ {
-		backoff *= 2
+// backOff records an answer that calls for waiting and returns how long the endpoint waits: retryAfter when
+// the server named a time, otherwise the collection interval doubling with every consecutive such answer, at most
+// limit; jitter adds ±20 % after the first doubling so that endpoints throttled together do not return together.
+func (ep *endpointState) backOff(now time.Time, interval, limit, retryAfter time.Duration, jitter bool) time.Duration {
+	ep.failures++
+	backoff := retryAfter
+	if backoff <= 0 {
+		backoff = interval
+		for i := 1; i < ep.failures && backoff < limit; i++ {
+			backoff *= 2
+		}
+		backoff = min(backoff, limit)
+		if jitter && ep.failures > 1 {
+			backoff = time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+		}
 	}
-	backoff = min(backoff, maxNotFoundBackoff)
 	ep.retryAt = now.Add(backoff)
 	return backoff
 }

@@ -49,6 +49,14 @@ func createDefaultConfig() component.Config {
 		Discovery:            discovery.Config{RefreshInterval: discovery.DefaultRefreshInterval},
 		Shard:                discovery.ShardConfig{Count: 1},
 		MaxConcurrency:       defaultMaxConcurrency,
+		SpreadRequests:       true,
+		Limits: LimitsConfig{
+			MaxBodyBytes:        defaultMaxBodyBytes,
+			MaxSamples:          defaultMaxSamples,
+			MaxLabels:           defaultMaxLabels,
+			MaxLabelNameLength:  defaultMaxLabelNameLength,
+			MaxLabelValueLength: defaultMaxLabelValueLength,
+		},
 	}
 }
 

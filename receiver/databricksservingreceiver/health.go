@@ -25,6 +25,7 @@ const (
 	errorTypeParse       = "parse"
 	errorTypeServerError = "server_error"
 	errorTypeNetwork     = "network"
+	errorTypeLimit       = "limit"
 )
 
 // parseError marks a body that could not be parsed.
@@ -39,7 +40,11 @@ func classifyError(err error) string {
 	var authErr *workspace.AuthError
 	var parseErr *parseError
 	var netErr net.Error
+	var limitErr *limitError
+	var bodyLimitErr *workspace.BodyLimitError
 	switch {
+	case errors.As(err, &limitErr), errors.As(err, &bodyLimitErr):
+		return errorTypeLimit
 	case errors.As(err, &authErr), errors.Is(err, workspace.ErrHTMLPage):
 		return errorTypeAuth
 	case errors.As(err, &apiErr):

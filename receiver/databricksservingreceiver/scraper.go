@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"sort"
 	"strings"
@@ -75,7 +76,7 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 		return fmt.Errorf("creating the HTTP client: %w", err)
 	}
 	userAgent := "otelcol-databricks-servingreceiver/" + s.settings.BuildInfo.Version
-	s.client = workspace.NewClient(httpClient, base, s.credentials(base.String(), httpClient), userAgent)
+	s.client = workspace.NewClient(httpClient, base, s.credentials(base.String(), httpClient), userAgent, s.cfg.Limits.MaxBodyBytes)
 	// The workspace's identity: its host name, with the port when the URL names one (two workspaces never differ
 	// only by port, but two local simulators or proxies do).
 	s.host = base.Host
@@ -158,12 +159,18 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		offset = s.cycle % len(targets)
 	}
 	s.cycle++
+	cycleStart := time.Now()
 	for n := range targets {
 		i := (n + offset) % len(targets)
-		slots <- struct{}{}
 		wg.Add(1)
 		go func() {
-			defer func() { <-slots; wg.Done() }()
+			defer wg.Done()
+			if !s.waitForOffset(ctx, cycleStart, targets[i].name) {
+				results[i] = endpointResult{metrics: pmetric.NewMetrics(), err: ctx.Err()}
+				return
+			}
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			results[i] = s.scrapeEndpoint(ctx, targets[i], now)
 		}()
 	}
@@ -171,15 +178,64 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 
 	for i, ep := range targets {
 		r := results[i]
-		if r.err != nil {
-			errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
-		}
-		if r.rejected > 0 {
-			errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected", ep.name, r.rejected))
+		// A condition is reported (and so logged by the scraper controller) when it starts or changes, not on
+		// every cycle while it lasts; databricks.serving.scrape.up carries it every cycle.
+		if condition := conditionOf(r); condition != ep.condition {
+			switch {
+			case r.err != nil:
+				errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
+			case r.rejected > 0:
+				errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected", ep.name, r.rejected))
+			case ep.condition != "":
+				s.logger.Info("Serving endpoint scraped successfully again", zap.String("endpoint", ep.name), zap.String("after", ep.condition))
+			}
+			ep.condition = condition
+		} else if condition != "" {
+			s.logger.Debug("Serving endpoint still failing", zap.String("endpoint", ep.name), zap.String("condition", condition))
 		}
 		r.metrics.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
 	return md, errs.Combine()
+}
+
+// conditionOf names an endpoint result's failure for log deduplication: "" when it succeeded.
+func conditionOf(r endpointResult) string {
+	switch {
+	case r.err != nil:
+		return classifyError(r.err) + ": " + r.err.Error()
+	case r.rejected > 0:
+		return "rejected samples"
+	}
+	return ""
+}
+
+// waitForOffset waits until the endpoint's start offset in this cycle, and reports false if the cycle ended
+// first. The offset is a stable hash of the endpoint over the first half of the interval, so requests are
+// spread evenly and each endpoint is scraped at the same point of every cycle (evenly spaced, like Prometheus).
+func (s *servingScraper) waitForOffset(ctx context.Context, cycleStart time.Time, endpoint string) bool {
+	if !s.cfg.SpreadRequests {
+		return true
+	}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(s.host))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(endpoint))
+	window := s.cfg.CollectionInterval / 2
+	if window <= 0 {
+		return true
+	}
+	wait := time.Until(cycleStart.Add(time.Duration(h.Sum64() % uint64(window))))
+	if wait <= 0 {
+		return true
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // syncEndpoints applies a new endpoint list: new endpoints get state, known ones their new description, and
@@ -239,16 +295,21 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 
 	var apiErr *workspace.APIError
 	switch {
-	case errors.As(err, &apiErr) && apiErr.StatusCode == 404:
+	case errors.As(err, &apiErr) && apiErr.StatusCode == http.StatusNotFound:
 		// An endpoint without metrics: skipped quietly, asked again with backoff instead of failing every cycle.
-		if backoff := ep.notFoundBackoff(now, s.cfg.CollectionInterval); ep.notFound == 1 {
+		if backoff := ep.backOff(now, s.cfg.CollectionInterval, maxNotFoundBackoff, 0, false); ep.failures == 1 {
 			s.logger.Info("Serving endpoint has no metrics (HTTP 404); asking again with backoff",
 				zap.String("endpoint", ep.name), zap.Duration("retry_in", backoff))
 		}
+	case errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable):
+		// Databricks asks for patience: not before Retry-After, or with exponential backoff and jitter when it
+		// names no time. The endpoint is not asked again in the meantime; the others go on.
+		backoff := ep.backOff(now, s.cfg.CollectionInterval, maxThrottleBackoff, apiErr.RetryAfter, true)
+		result.err = fmt.Errorf("%w; next attempt in %s", err, backoff.Round(time.Millisecond))
 	case err != nil:
 		result.err = err
 	default:
-		ep.notFound = 0
+		ep.failures = 0
 	}
 	if c.late > 0 {
 		s.logger.Debug("Dropped windows that arrived after newer ones were counted",
@@ -262,16 +323,27 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 	return result
 }
 
-func (s *servingScraper) fetchAndConvert(ctx context.Context, ep *endpointState, c *converter, now time.Time) error {
+func (s *servingScraper) fetchAndConvert(ctx context.Context, ep *endpointState, c *converter, now time.Time) (err error) {
 	body := s.bodies.Get().(*bytes.Buffer)
 	defer s.bodies.Put(body)
 	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
 	if err != nil {
 		return err
 	}
+	// A bug that a body triggers in parsing or conversion must fail this endpoint, never the collector.
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("Parsing a serving endpoint's metrics panicked; the endpoint's scrape is dropped",
+				zap.String("endpoint", ep.name), zap.Any("panic", r), zap.Stack("stack"))
+			err = &parseError{err: fmt.Errorf("parsing or converting the body panicked: %v", r)}
+		}
+	}()
 	families, err := exposition.Parse(body.Bytes(), contentType)
 	if err != nil {
 		return &parseError{err: err}
+	}
+	if err := checkLimits(families, s.cfg.Limits); err != nil {
+		return err
 	}
 	if hasUntimedSamples(families) {
 		c.fallbackWindow = ep.windowForUntimedBody(body.Bytes(), now)

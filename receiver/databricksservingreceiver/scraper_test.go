@@ -188,6 +188,7 @@ func newTestScraper(t *testing.T, serverURL string, mutate ...func(*Config)) *se
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = serverURL
 	cfg.Token = testToken
+	cfg.SpreadRequests = false // tests that need it turn it on
 	for _, m := range mutate {
 		m(cfg)
 	}

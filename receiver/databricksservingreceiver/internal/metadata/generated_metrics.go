@@ -29,6 +29,7 @@ const (
 	AttributeErrorTypeRateLimited
 	AttributeErrorTypeTimeout
 	AttributeErrorTypeParse
+	AttributeErrorTypeLimit
 	AttributeErrorTypeServerError
 	AttributeErrorTypeNetwork
 )
@@ -46,6 +47,8 @@ func (av AttributeErrorType) String() string {
 		return "timeout"
 	case AttributeErrorTypeParse:
 		return "parse"
+	case AttributeErrorTypeLimit:
+		return "limit"
 	case AttributeErrorTypeServerError:
 		return "server_error"
 	case AttributeErrorTypeNetwork:
@@ -61,6 +64,7 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"rate_limited": AttributeErrorTypeRateLimited,
 	"timeout":      AttributeErrorTypeTimeout,
 	"parse":        AttributeErrorTypeParse,
+	"limit":        AttributeErrorTypeLimit,
 	"server_error": AttributeErrorTypeServerError,
 	"network":      AttributeErrorTypeNetwork,
 }

@@ -16,11 +16,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
-
-// DefaultMaxBodyBytes bounds a /metrics body after decompression. A realistic body is a few kilobytes; the
-// bound protects the collector from a runaway or hostile response.
-const DefaultMaxBodyBytes = 16 << 20
 
 // Client talks to one workspace. It is safe for concurrent use.
 type Client struct {
@@ -40,14 +37,14 @@ type Credentials interface {
 // NewClient returns a client for the workspace at baseURL. httpClient carries TLS, timeouts and any auth
 // extension; credentials, when not nil, supply a bearer token for every request. The client refuses to follow
 // redirects to another host, because the credentials would follow them.
-func NewClient(httpClient *http.Client, baseURL *url.URL, credentials Credentials, userAgent string) *Client {
+func NewClient(httpClient *http.Client, baseURL *url.URL, credentials Credentials, userAgent string, maxBodyBytes int64) *Client {
 	httpClient.CheckRedirect = refuseCrossHostRedirects
 	return &Client{
 		http:         httpClient,
 		base:         baseURL,
 		credentials:  credentials,
 		userAgent:    userAgent,
-		maxBodyBytes: DefaultMaxBodyBytes,
+		maxBodyBytes: maxBodyBytes,
 	}
 }
 
@@ -167,7 +164,7 @@ func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return "", newAPIError(path, resp)
+		return "", newAPIError(path, resp, time.Now())
 	}
 	contentType := resp.Header.Get("Content-Type")
 	if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "text/html" {
@@ -180,7 +177,7 @@ func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer
 		return "", fmt.Errorf("GET %s: reading body: %w", path, err)
 	}
 	if n > c.maxBodyBytes {
-		return "", fmt.Errorf("GET %s: body exceeds %d bytes after decompression; not parsed", path, c.maxBodyBytes)
+		return "", &BodyLimitError{Path: path, Limit: c.maxBodyBytes}
 	}
 	return contentType, nil
 }

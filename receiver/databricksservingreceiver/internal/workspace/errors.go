@@ -9,9 +9,40 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
+
+// maxRetryAfter caps what a Retry-After header can make the receiver wait: a misconfigured gateway must not
+// silence an endpoint for days.
+const maxRetryAfter = time.Hour
+
+// parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date (RFC 9110 10.2.3).
+func parseRetryAfter(value string, now time.Time) time.Duration {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0
+	}
+	var wait time.Duration
+	if seconds, err := strconv.ParseInt(value, 10, 64); err == nil {
+		wait = time.Duration(max(seconds, 0)) * time.Second
+	} else if at, err := http.ParseTime(value); err == nil {
+		wait = at.Sub(now)
+	}
+	return min(max(wait, 0), maxRetryAfter)
+}
+
+// BodyLimitError reports a body larger than the configured limit.
+type BodyLimitError struct {
+	Path  string
+	Limit int64
+}
+
+func (e *BodyLimitError) Error() string {
+	return fmt.Sprintf("GET %s: body exceeds limits.max_body_bytes (%d bytes) after decompression; not parsed", e.Path, e.Limit)
+}
 
 // ErrHTMLPage is returned when the workspace answers with an HTML page instead of data.
 var ErrHTMLPage = errors.New("received an HTML page instead of metrics: a Private Link workspace answers requests from outside its network with a login page; check the network path and the workspace URL")
@@ -29,6 +60,9 @@ type APIError struct {
 	// ErrorCode and Message come from Databricks' JSON error body, e.g. RESOURCE_DOES_NOT_EXIST.
 	ErrorCode string
 	Message   string
+	// RetryAfter is how long the server asked the client to wait (Retry-After header of a 429 or 503); zero when
+	// it did not say.
+	RetryAfter time.Duration
 }
 
 func (e *APIError) Error() string {
@@ -63,8 +97,8 @@ func (e *APIError) hint() string {
 // maxErrorBody bounds how much of an error response is read: enough for Databricks' JSON error.
 const maxErrorBody = 4 << 10
 
-func newAPIError(path string, resp *http.Response) *APIError {
-	apiErr := &APIError{Path: path, StatusCode: resp.StatusCode}
+func newAPIError(path string, resp *http.Response, now time.Time) *APIError {
+	apiErr := &APIError{Path: path, StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 	var payload struct {

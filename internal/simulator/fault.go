@@ -1,0 +1,319 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package simulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// FaultMode names how a fault changes an endpoint's /metrics answer.
+type FaultMode string
+
+// The fault modes. See Fault for the fields each one uses.
+const (
+	// FaultStatus answers Status with a Databricks JSON error body and, when
+	// RetryAfter is set, a Retry-After header.
+	FaultStatus FaultMode = "status"
+	// FaultSlowHeaders waits Delay before answering normally.
+	FaultSlowHeaders FaultMode = "slow_headers"
+	// FaultSlowBody sends the headers and the first half of the normal
+	// body, waits Delay, then sends the rest.
+	FaultSlowBody FaultMode = "slow_body"
+	// FaultTruncated declares the normal body's Content-Length, sends half
+	// of it and closes the connection: the client reads an unexpected EOF.
+	FaultTruncated FaultMode = "truncated"
+	// FaultMalformed inserts lines no text-format parser accepts into the
+	// normal body: an unbalanced "{", a value "abc" and "# TYPE x nonsense".
+	FaultMalformed FaultMode = "malformed"
+	// FaultDuplicateSeries repeats the first sample line of the normal body
+	// right after it: same name, labels and timestamp.
+	FaultDuplicateSeries FaultMode = "duplicate_series"
+	// FaultNaNInf serves the normal body with cpu_usage_percentage NaN,
+	// mem_usage_percentage +Inf and request_count_total -Inf.
+	FaultNaNInf FaultMode = "nan_inf"
+	// FaultHugeBody appends Size bytes of comment lines to the normal body,
+	// or, with PaddingSeries, Size series filler_gauge{i="N"} 1 <timestamp>.
+	FaultHugeBody FaultMode = "huge_body"
+	// FaultGzipBomb answers Content-Encoding: gzip with a small gzip stream
+	// that inflates to Size bytes of comment lines.
+	FaultGzipBomb FaultMode = "gzip_bomb"
+	// FaultInvalidUTF8 appends the bytes 0xff 0xfe to the
+	// served_entity_name value of the first sample line of the normal body.
+	FaultInvalidUTF8 FaultMode = "invalid_utf8"
+	// FaultHTMLLogin answers 200 with a text/html sign-in page, as a
+	// workspace behind Private Link does to a client outside it.
+	FaultHTMLLogin FaultMode = "html_login"
+	// FaultRedirect answers 302 with Location.
+	FaultRedirect FaultMode = "redirect"
+	// FaultManyLabels appends to the normal body one series
+	// many_labels_gauge with Labels labels (label_0="value_0", ...) and one
+	// series long_label_value_gauge whose label "value" is LabelValueLength
+	// bytes long; either is left out when its count is 0.
+	FaultManyLabels FaultMode = "many_labels"
+)
+
+// Bounds on the sizes a fault may ask for, so that a typo cannot exhaust
+// the test machine's memory.
+const (
+	maxHugeBodyBytes      = 1 << 30
+	maxPaddingSeries      = 1 << 22
+	maxGzipBombBytes      = 1 << 30
+	maxFaultLabels        = 1 << 16
+	maxFaultLabelValueLen = 1 << 26
+)
+
+// Fault describes how an endpoint's /metrics answers until the fault is
+// changed or cleared: PATCH /simulator/endpoints/{name} {"fault": {...}}
+// ({"fault": null} clears it) or Server.SetFault. Only /metrics is affected;
+// the list and get APIs answer normally. Fields a mode does not use must be
+// left zero.
+//
+// Faults that replace the answer (status, html_login, redirect, gzip_bomb)
+// apply to every endpoint; the others alter the normal body, so an endpoint
+// that has none (pay-per-token, or metrics_status 404) answers its 404.
+//
+// The truth records a window only when the answer carries the window's
+// normal samples: slow_headers, slow_body, duplicate_series, nan_inf,
+// huge_body and many_labels record it; the other modes never do.
+type Fault struct {
+	// Mode is required.
+	Mode FaultMode `json:"mode"`
+	// Status is the HTTP status of mode status, 400 to 599.
+	Status int `json:"status,omitempty"`
+	// RetryAfter, optional in mode status, is sent verbatim as the
+	// Retry-After header: delay seconds ("5") or an HTTP date.
+	RetryAfter string `json:"retry_after,omitempty"`
+	// Delay is the wait of modes slow_headers and slow_body.
+	Delay Duration `json:"delay,omitempty"`
+	// Size is the padding of mode huge_body (bytes, or series with
+	// PaddingSeries) and the inflated size of mode gzip_bomb (bytes).
+	Size int `json:"size,omitempty"`
+	// PaddingSeries makes huge_body add Size series instead of Size bytes.
+	PaddingSeries bool `json:"padding_series,omitempty"`
+	// Location is the absolute http(s) URL of mode redirect.
+	Location string `json:"location,omitempty"`
+	// Labels is the label count of many_labels' many_labels_gauge series.
+	Labels int `json:"labels,omitempty"`
+	// LabelValueLength is the length of many_labels' long label value.
+	LabelValueLength int `json:"label_value_length,omitempty"`
+}
+
+// Duration is a time.Duration that JSON encodes as a Go duration string,
+// such as "200ms".
+type Duration time.Duration
+
+// MarshalJSON encodes d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) {
+	return json.Marshal(time.Duration(d).String())
+}
+
+// UnmarshalJSON decodes a Go duration string.
+func (d *Duration) UnmarshalJSON(data []byte) error {
+	var text string
+	if err := json.Unmarshal(data, &text); err != nil {
+		return fmt.Errorf("invalid duration %s: want a Go duration string such as \"200ms\"", data)
+	}
+	parsed, err := time.ParseDuration(text)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: want a Go duration string such as \"200ms\"", text)
+	}
+	*d = Duration(parsed)
+	return nil
+}
+
+// faultModes lists every mode with the fields besides mode it may set.
+var faultModes = map[FaultMode][]string{
+	FaultStatus:          {"status", "retry_after"},
+	FaultSlowHeaders:     {"delay"},
+	FaultSlowBody:        {"delay"},
+	FaultTruncated:       nil,
+	FaultMalformed:       nil,
+	FaultDuplicateSeries: nil,
+	FaultNaNInf:          nil,
+	FaultHugeBody:        {"size", "padding_series"},
+	FaultGzipBomb:        {"size"},
+	FaultInvalidUTF8:     nil,
+	FaultHTMLLogin:       nil,
+	FaultRedirect:        {"location"},
+	FaultManyLabels:      {"labels", "label_value_length"},
+}
+
+// setFields names the fields of f, besides mode, that are not zero.
+func (f *Fault) setFields() []string {
+	var set []string
+	add := func(name string, isSet bool) {
+		if isSet {
+			set = append(set, name)
+		}
+	}
+	add("status", f.Status != 0)
+	add("retry_after", f.RetryAfter != "")
+	add("delay", f.Delay != 0)
+	add("size", f.Size != 0)
+	add("padding_series", f.PaddingSeries)
+	add("location", f.Location != "")
+	add("labels", f.Labels != 0)
+	add("label_value_length", f.LabelValueLength != 0)
+	return set
+}
+
+// validate reports every problem of f, each naming its field.
+func (f *Fault) validate() error {
+	allowed, ok := faultModes[f.Mode]
+	if !ok {
+		if f.Mode == "" {
+			return errors.New("fault.mode is required")
+		}
+		modes := make([]string, 0, len(faultModes))
+		for mode := range faultModes {
+			modes = append(modes, string(mode))
+		}
+		slices.Sort(modes)
+		return fmt.Errorf("fault.mode: unknown mode %q: want one of %s", f.Mode, strings.Join(modes, ", "))
+	}
+	var errs []error
+	for _, field := range f.setFields() {
+		if !slices.Contains(allowed, field) {
+			errs = append(errs, fmt.Errorf("fault.%s does not apply to mode %s", field, f.Mode))
+		}
+	}
+	requirePositive := func(field string, value, maxValue int) {
+		switch {
+		case value == 0:
+			errs = append(errs, fmt.Errorf("fault.%s is required for mode %s", field, f.Mode))
+		case value < 0 || value > maxValue:
+			errs = append(errs, fmt.Errorf("fault.%s %d is out of range: want 1 to %d", field, value, maxValue))
+		}
+	}
+	switch f.Mode {
+	case FaultStatus:
+		if f.Status == 0 {
+			errs = append(errs, errors.New("fault.status is required for mode status"))
+		} else if f.Status < 400 || f.Status > 599 {
+			errs = append(errs, fmt.Errorf("fault.status %d is out of range: want 400 to 599", f.Status))
+		}
+		if strings.ContainsFunc(f.RetryAfter, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			errs = append(errs, fmt.Errorf("fault.retry_after %q contains control characters", f.RetryAfter))
+		}
+	case FaultSlowHeaders, FaultSlowBody:
+		if f.Delay == 0 {
+			errs = append(errs, fmt.Errorf("fault.delay is required for mode %s", f.Mode))
+		} else if f.Delay < 0 {
+			errs = append(errs, fmt.Errorf("fault.delay %s is negative", time.Duration(f.Delay)))
+		}
+	case FaultHugeBody:
+		if f.PaddingSeries {
+			requirePositive("size", f.Size, maxPaddingSeries)
+		} else {
+			requirePositive("size", f.Size, maxHugeBodyBytes)
+		}
+	case FaultGzipBomb:
+		requirePositive("size", f.Size, maxGzipBombBytes)
+	case FaultRedirect:
+		if f.Location == "" {
+			errs = append(errs, errors.New("fault.location is required for mode redirect"))
+		} else if u, err := url.Parse(f.Location); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("fault.location %q is not an absolute http or https URL", f.Location))
+		}
+	case FaultManyLabels:
+		if f.Labels == 0 && f.LabelValueLength == 0 {
+			errs = append(errs, errors.New("fault.labels or fault.label_value_length is required for mode many_labels"))
+		}
+		if f.Labels < 0 || f.Labels > maxFaultLabels {
+			errs = append(errs, fmt.Errorf("fault.labels %d is out of range: want 0 to %d", f.Labels, maxFaultLabels))
+		}
+		if f.LabelValueLength < 0 || f.LabelValueLength > maxFaultLabelValueLen {
+			errs = append(errs, fmt.Errorf("fault.label_value_length %d is out of range: want 0 to %d", f.LabelValueLength, maxFaultLabelValueLen))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// faultChange is the fault part of a status patch: absent, a new fault, or
+// a clear (JSON null, or a nil *Fault).
+type faultChange struct {
+	set   bool
+	fault *Fault
+}
+
+// UnmarshalJSON decodes the "fault" member of a PATCH body strictly, as
+// the rest of the control API does. Encoding/json calls it for null too.
+func (c *faultChange) UnmarshalJSON(data []byte) error {
+	c.set = true
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		c.fault = nil
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var f Fault
+	if err := dec.Decode(&f); err != nil {
+		return fmt.Errorf("fault: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("fault: trailing data after the object")
+	}
+	c.fault = &f
+	return nil
+}
+
+// activeFault is a validated fault set on an endpoint. The Fault is a copy
+// the caller cannot change; the cache holds the last body derived from a
+// normal one, so that a large padded body is built once per window.
+type activeFault struct {
+	Fault
+
+	mu          sync.Mutex
+	cachedEp    *endpoint
+	cachedIndex int64
+	cachedBody  []byte
+}
+
+func newActiveFault(f *Fault) (*activeFault, error) {
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	return &activeFault{Fault: *f}, nil
+}
+
+// replacesAnswer reports whether the mode answers without the endpoint's
+// normal body.
+func (f *activeFault) replacesAnswer() bool {
+	switch f.Mode {
+	case FaultStatus, FaultHTMLLogin, FaultRedirect, FaultGzipBomb:
+		return true
+	}
+	return false
+}
+
+// recordsTruth reports whether the answer carries the window's normal
+// samples, so that the window belongs in the truth.
+func (f *activeFault) recordsTruth() bool {
+	switch f.Mode {
+	case FaultSlowHeaders, FaultSlowBody, FaultDuplicateSeries, FaultNaNInf, FaultHugeBody, FaultManyLabels:
+		return true
+	}
+	return false
+}
+
+// derivedBody returns the body the mode derives from the window's normal
+// one, building it once per (endpoint, window).
+func (f *activeFault) derivedBody(ep *endpoint, index int64, build func() []byte) []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cachedBody == nil || f.cachedEp != ep || f.cachedIndex != index {
+		f.cachedBody = build()
+		f.cachedEp, f.cachedIndex = ep, index
+	}
+	return f.cachedBody
+}

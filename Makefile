@@ -10,12 +10,14 @@ BIN := bin
 DIST := $(BIN)/otelcol-databricks
 SIMULATOR := $(BIN)/workspace-simulator
 E2E_TEST := $(BIN)/e2e.test
+# How long each fuzz target runs in `make test` (crashers are saved under testdata/fuzz and become regression tests).
+FUZZTIME ?= 25s
 # The end-to-end suite runs this many times in a row; each run must reach the same verdict.
 E2E_RUNS ?= 2
 IMAGE ?= otelcol-databricks
 IMAGE_VERSION ?= $(shell awk '/^dist:/ {d = 1; next} /^[^ #]/ {d = 0} d && $$1 == "version:" {print $$2; exit}' builder-config.yaml)
 
-.PHONY: all tools generate build image run test test-unit test-e2e test-deploy lint check-generated deps clean
+.PHONY: all tools generate build image run test test-unit test-e2e test-deploy fuzz lint check-generated deps clean
 
 all: build
 
@@ -68,10 +70,15 @@ run: build deps
 	scripts/run.sh
 
 ## test: everything: generated code in sync, lint, unit tests, deployment assets, end-to-end suite.
-test: check-generated lint test-unit test-deploy test-e2e
+test: check-generated lint test-unit fuzz test-deploy test-e2e
 
 test-unit:
 	$(GO) test -race -count=1 ./...
+
+## fuzz: the fuzz targets, each for FUZZTIME: parsing and conversion of arbitrary bodies, and the accumulator.
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseAndConvert$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/
+	$(GO) test -run '^$$' -fuzz '^FuzzAccumulator$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/internal/accumulator/
 
 ## test-deploy: Prometheus rules (promtool check and unit tests), the Grafana dashboard's queries, and the
 ## Kubernetes manifests strictly decoded into the Kubernetes API types (their own Go module).

@@ -198,11 +198,12 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	return md, errs.Combine()
 }
 
-// conditionOf names an endpoint result's failure for log deduplication: "" when it succeeded.
+// conditionOf names an endpoint result's failure for log deduplication: "" when it succeeded. It is the error's
+// class, not its text: the text of a lasting condition varies (timeouts, the next attempt's time).
 func conditionOf(r endpointResult) string {
 	switch {
 	case r.err != nil:
-		return classifyError(r.err) + ": " + r.err.Error()
+		return classifyError(r.err)
 	case r.rejected > 0:
 		return "rejected samples"
 	}

@@ -35,10 +35,11 @@ generate: tools
 	$(MDATAGEN) receiver/databricksservingreceiver/metadata.yaml
 	$(OCB) --config builder-config.yaml --skip-compilation
 	gofmt -w cmd/otelcol-databricks/*.go
+	scripts/sync-configmap.sh
 
 ## check-generated: fail when the committed generated files differ from what `make generate` writes.
 check-generated: generate
-	@if ! git diff --exit-code --stat -- . || [ -n "$$(git status --porcelain --untracked-files=all -- receiver cmd/otelcol-databricks)" ]; then \
+	@if ! git diff --exit-code --stat -- . || [ -n "$$(git status --porcelain --untracked-files=all -- receiver cmd/otelcol-databricks deploy/kubernetes)" ]; then \
 		echo "generated files are out of date: run 'make generate' and commit the result" >&2; exit 1; fi
 
 ## build: compile the distribution (bin/otelcol-databricks) and the workspace simulator.

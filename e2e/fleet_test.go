@@ -178,6 +178,13 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
+	t.Run("no secret in the collector's output", func(t *testing.T) {
+		out := s.collector.out.String()
+		for _, secret := range []string{clientSecret, simulatorToken, datadogAPIKey} {
+			assert.NotContains(t, out, secret)
+		}
+	})
+
 	t.Run("scrape health", func(t *testing.T) {
 		notCollected, err := s.prometheus.instantSeries(`max by (databricks_serving_endpoint_name) (max_over_time(databricks_serving_scrape_up[5m])) < 1`)
 		require.NoError(t, err)

@@ -62,6 +62,8 @@ type stackOptions struct {
 	noCollector bool
 	// simulatorPort, when set, is the simulator's port (for configs that must name it in advance).
 	simulatorPort int
+	// collectorArgs are added to the collector's command line (e.g. feature gates).
+	collectorArgs []string
 }
 
 var standardEndpoints = []string{"-cpu", "2", "-gpu", "1", "-multi-entity", "1", "-scale-to-zero", "1", "-fmapi", "1", "-gpus", "4"}
@@ -103,6 +105,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	for _, overlay := range opts.overlays {
 		configs = append(configs, "--config", filepath.Join(*repoRoot, "testdata", "e2e", overlay))
 	}
+	configs = append(configs, opts.collectorArgs...)
 	s.configs, s.env = configs, env
 	if !opts.noCollector {
 		s.collector = startCollector(t, "otelcol-databricks", configs, append(env, opts.env...))
@@ -254,12 +257,21 @@ func TestPipelineDeliversGroundTruth(t *testing.T) {
 // (all of them when names is nil): the collector needs a moment to ship what it scraped.
 func waitForLastWindows(t *testing.T, s *stack, rows map[string]metricRow, truth simulator.Truth, names []string) {
 	t.Helper()
+	waitForWindows(t, s, rows, truth, names, 30*time.Second)
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+func waitForWindows(t *testing.T, s *stack, rows map[string]metricRow, truth simulator.Truth, names []string, timeout time.Duration) {
+	t.Helper()
 	if names == nil {
 		for name := range truth.Endpoints {
 			names = append(names, name)
 		}
 	}
-	eventually(t, 30*time.Second, "the backends hold the last window of every endpoint", func() error {
+	eventually(t, timeout, "the backends hold the last window of every endpoint", func() error {
 		for _, name := range names {
 			ep, ok := truth.Endpoints[name]
 			if !ok || len(ep.Windows) == 0 {

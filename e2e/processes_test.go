@@ -74,20 +74,29 @@ func startProcess(t *testing.T, name, binary string, args, env []string) *proces
 	return p
 }
 
-// stop sends SIGTERM and waits for the process to exit, killing it after 15 s.
+// stop sends SIGTERM and waits for the process to exit, killing it (and failing the test) after 15 s.
 func (p *process) stop(t *testing.T) {
+	if !p.terminate(15 * time.Second) {
+		t.Errorf("%s did not stop within 15 s of SIGTERM; killed it", p.name)
+	}
+}
+
+// terminate sends SIGTERM, waits up to grace and then kills the process, as Kubernetes does at the end of a pod's
+// termination grace period. It reports whether the process stopped by itself.
+func (p *process) terminate(grace time.Duration) bool {
 	select {
 	case <-p.done:
-		return
+		return true
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(15 * time.Second):
-		t.Errorf("%s did not stop within 15 s of SIGTERM; killing it", p.name)
+		return true
+	case <-time.After(grace):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+		return false
 	}
 }
 

@@ -24,7 +24,11 @@ import (
 
 // prometheusServer is a real Prometheus (Debian's package) with its remote-write receiver on 127.0.0.1.
 type prometheusServer struct {
-	port int
+	port    int
+	binary  string
+	args    []string
+	process *process
+	starts  int
 }
 
 func startPrometheus(t *testing.T) *prometheusServer {
@@ -37,17 +41,32 @@ func startPrometheus(t *testing.T) *prometheusServer {
 	config := filepath.Join(dir, "prometheus.yml")
 	// No scrape jobs: every sample arrives by remote write from the collector.
 	require.NoError(t, os.WriteFile(config, []byte("global:\n  evaluation_interval: 1m\n"), 0o644))
-	p := &prometheusServer{port: freePort(t)}
-	proc := startProcess(t, "prometheus", binary, []string{
+	p := &prometheusServer{port: freePort(t), binary: binary}
+	p.args = []string{
 		"--config.file=" + config,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.port),
 		"--web.enable-remote-write-receiver",
 		"--log.level=warn",
-	}, nil)
-	waitHTTP200(t, proc, localURL(p.port, "/-/ready"), 60*time.Second)
+	}
+	p.start(t)
 	return p
 }
+
+// start runs Prometheus (again, on the same port and storage after stop) and waits until it is ready.
+func (p *prometheusServer) start(t *testing.T) {
+	t.Helper()
+	name := "prometheus"
+	if p.starts > 0 {
+		name = fmt.Sprintf("prometheus-%d", p.starts)
+	}
+	p.starts++
+	p.process = startProcess(t, name, p.binary, p.args, nil)
+	waitHTTP200(t, p.process, localURL(p.port, "/-/ready"), 60*time.Second)
+}
+
+// stop stops Prometheus: remote writes fail until start.
+func (p *prometheusServer) stop(t *testing.T) { p.process.stop(t) }
 
 func (p *prometheusServer) remoteWriteURL() string { return localURL(p.port, "/api/v1/write") }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -65,9 +66,56 @@ func readBody(r *http.Request) ([]byte, error) {
 	return data, nil
 }
 
-// decodeSeries decodes a MetricPayload. The agent serializer streams series one by one into the payload's
+// decodeSeries decodes a series payload: protobuf from the agent serializer (the exporter's default path), JSON
+// from datadog-api-client (the exporter's native path, when the serializer feature gate is off).
+func decodeSeries(data []byte, contentType string) ([]Series, error) {
+	if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "application/json" {
+		return decodeSeriesJSON(data)
+	}
+	return decodeSeriesProto(data)
+}
+
+// jsonSeriesPayload is datadog-api-client's v2 MetricPayload as JSON; type is the same enum as the protobuf's.
+type jsonSeriesPayload struct {
+	Series []struct {
+		Metric    string   `json:"metric"`
+		Type      int32    `json:"type"`
+		Tags      []string `json:"tags"`
+		Unit      string   `json:"unit"`
+		Interval  int64    `json:"interval"`
+		Resources []struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		} `json:"resources"`
+		Points []struct {
+			Timestamp int64   `json:"timestamp"`
+			Value     float64 `json:"value"`
+		} `json:"points"`
+	} `json:"series"`
+}
+
+func decodeSeriesJSON(data []byte) ([]Series, error) {
+	var payload jsonSeriesPayload
+	if err := json.Unmarshal(data, &payload); err != nil {
+		return nil, fmt.Errorf("decoding JSON series: %w", err)
+	}
+	out := make([]Series, 0, len(payload.Series))
+	for _, js := range payload.Series {
+		ps := &gogen.MetricPayload_MetricSeries{Metric: js.Metric, Type: gogen.MetricPayload_MetricType(js.Type), Tags: js.Tags, Unit: js.Unit, Interval: js.Interval}
+		for _, r := range js.Resources {
+			ps.Resources = append(ps.Resources, &gogen.MetricPayload_Resource{Name: r.Name, Type: r.Type})
+		}
+		for _, p := range js.Points {
+			ps.Points = append(ps.Points, &gogen.MetricPayload_MetricPoint{Timestamp: p.Timestamp, Value: p.Value})
+		}
+		out = append(out, seriesFromProto(ps))
+	}
+	return out, nil
+}
+
+// decodeSeriesProto decodes a MetricPayload. The agent serializer streams series one by one into the payload's
 // repeated field, which is still a valid MetricPayload, so the generated Unmarshal reads it as a whole.
-func decodeSeries(data []byte) ([]Series, error) {
+func decodeSeriesProto(data []byte) ([]Series, error) {
 	var payload gogen.MetricPayload
 	if err := payload.Unmarshal(data); err != nil {
 		return nil, fmt.Errorf("decoding MetricPayload: %w", err)

@@ -156,3 +156,15 @@ func TestHostMetadata(t *testing.T) {
 	assert.Equal(t, 2, ti.Requests()[PathIntake])
 	assert.Equal(t, 1, ti.Requests()["/intake"])
 }
+
+func TestDecodeJSONSeriesOfTheNativePath(t *testing.T) {
+	body := []byte(`{"series":[{"metric":"databricks.serving.request.count","type":1,"interval":10,
+		"tags":["databricks.serving.endpoint.name:cpu-endpoint-0"],"resources":[{"name":"otelcol-databricks","type":"host"}],
+		"points":[{"timestamp":1788718020,"value":37}]}]}`)
+	series, err := decodeSeries(body, "application/json")
+	require.NoError(t, err)
+	require.Len(t, series, 1)
+	assert.Equal(t, "count", series[0].Type)
+	assert.Equal(t, "otelcol-databricks", series[0].Host)
+	assert.Equal(t, []Point{{Timestamp: 1788718020, Value: 37}}, series[0].Points)
+}

@@ -186,7 +186,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case PathSeries:
 		err = s.acceptPayload(r, func(data []byte) error {
-			series, err := decodeSeries(data)
+			series, err := decodeSeries(data, r.Header.Get("Content-Type"))
 			if err == nil {
 				s.store.addSeries(series)
 			}

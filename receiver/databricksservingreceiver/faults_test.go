@@ -327,3 +327,21 @@ func TestTLSVerificationIsOnByDefault(t *testing.T) {
 	_, err = scrapeOnce(t, s)
 	require.NoError(t, err, "trusted once its CA is configured")
 }
+
+func TestAPanicFailsOneEndpointNotTheCollector(t *testing.T) {
+	ws := newSimulatedWorkspace(t)
+	s := newTestScraper(t, ws.srv.URL)
+	_, err := scrapeOnce(t, s)
+	require.NoError(t, err)
+	// Corrupt one endpoint's state so that converting its samples dereferences nil: a stand-in for any bug.
+	s.endpoints["cpu-endpoint-1"].resources = endpointResources{}
+	md, err := scrapeOnce(t, s)
+	require.Error(t, err)
+	assert.True(t, scrapererror.IsPartialScrapeError(err))
+	assert.Contains(t, err.Error(), `endpoint "cpu-endpoint-1": scraping the endpoint panicked`)
+	for _, healthy := range []string{"cpu-endpoint-0", "cpu-endpoint-2"} {
+		up, _, ok := upOf(md, healthy)
+		require.True(t, ok, healthy)
+		assert.Equal(t, 1.0, up, healthy)
+	}
+}

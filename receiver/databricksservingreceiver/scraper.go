@@ -284,8 +284,16 @@ func (s *servingScraper) dueEndpoints(now time.Time) []*endpointState {
 }
 
 // scrapeEndpoint fetches, parses and converts one endpoint, and records its scrape health and state.
-func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, now time.Time) endpointResult {
-	result := endpointResult{metrics: pmetric.NewMetrics()}
+func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, now time.Time) (result endpointResult) {
+	// A bug that an endpoint's answer or state triggers must fail that endpoint, never the collector.
+	defer func() {
+		if r := recover(); r != nil {
+			s.logger.Error("Scraping a serving endpoint panicked; its scrape is dropped",
+				zap.String("endpoint", ep.name), zap.Any("panic", r), zap.Stack("stack"))
+			result = endpointResult{metrics: pmetric.NewMetrics(), err: &parseError{err: fmt.Errorf("scraping the endpoint panicked: %v", r)}}
+		}
+	}()
+	result = endpointResult{metrics: pmetric.NewMetrics()}
 	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
 	ep.acc.BeginScrape(now)
 	started := time.Now()
@@ -324,21 +332,13 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 	return result
 }
 
-func (s *servingScraper) fetchAndConvert(ctx context.Context, ep *endpointState, c *converter, now time.Time) (err error) {
+func (s *servingScraper) fetchAndConvert(ctx context.Context, ep *endpointState, c *converter, now time.Time) error {
 	body := s.bodies.Get().(*bytes.Buffer)
 	defer s.bodies.Put(body)
 	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
 	if err != nil {
 		return err
 	}
-	// A bug that a body triggers in parsing or conversion must fail this endpoint, never the collector.
-	defer func() {
-		if r := recover(); r != nil {
-			s.logger.Error("Parsing a serving endpoint's metrics panicked; the endpoint's scrape is dropped",
-				zap.String("endpoint", ep.name), zap.Any("panic", r), zap.Stack("stack"))
-			err = &parseError{err: fmt.Errorf("parsing or converting the body panicked: %v", r)}
-		}
-	}()
 	families, err := exposition.Parse(body.Bytes(), contentType)
 	if err != nil {
 		return &parseError{err: err}

@@ -84,8 +84,11 @@ func TestFleet(t *testing.T) {
 	s := startStack(t, stackOptions{
 		simulatorArgs: append(append([]string{}, standardEndpoints...), "-oauth-client", clientID+":"+clientSecret, "-token-lifetime", "5s"),
 		overlays:      []string{"oauth.yaml"},
-		env:           []string{"OAUTH_CLIENT_ID=" + clientID, "OAUTH_CLIENT_SECRET=" + clientSecret},
+		noCollector:   true,
 	})
+	// One endpoint refuses the credentials throughout, so failure panels, alerts and tags have data too.
+	s.control(t, http.MethodPatch, "/simulator/endpoints/scale-to-zero-endpoint-0", map[string]any{"fault": map[string]any{"mode": "status", "status": 401}}, nil)
+	s.collector = startCollector(t, "otelcol-databricks", s.configs, append(append([]string{}, s.env...), "OAUTH_CLIENT_ID="+clientID, "OAUTH_CLIENT_SECRET="+clientSecret))
 
 	time.Sleep(4 * windowLength)
 	s.control(t, http.MethodPost, "/simulator/endpoints", map[string]string{"name": "churn-new-0", "kind": "cpu"}, nil)
@@ -103,7 +106,6 @@ func TestFleet(t *testing.T) {
 		assert.GreaterOrEqual(t, stats.TokenRequests.OAuth, 3, "a ~24 s run with 5 s tokens needs several")
 		assert.Zero(t, stats.TokenRequests.Rejected)
 		assert.Zero(t, stats.ExpiredTokenRejections, "an expired token was sent")
-		assert.Zero(t, stats.Requests.Unauthorized)
 		checkEndpoint(t, s, rows, "cpu-endpoint-0", truth.Endpoints["cpu-endpoint-0"].Windows, true)
 	})
 
@@ -178,6 +180,8 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
+	checkMonitoringAssets(t, s)
+
 	t.Run("no secret in the collector's output", func(t *testing.T) {
 		out := s.collector.out.String()
 		for _, secret := range []string{clientSecret, simulatorToken, datadogAPIKey} {
@@ -188,7 +192,12 @@ func TestFleet(t *testing.T) {
 	t.Run("scrape health", func(t *testing.T) {
 		notCollected, err := s.prometheus.instantSeries(`max by (databricks_serving_endpoint_name) (max_over_time(databricks_serving_scrape_up[5m])) < 1`)
 		require.NoError(t, err)
-		assert.Empty(t, notCollected, "every live endpoint was collected")
+		require.Len(t, notCollected, 1, "only the endpoint refusing the credentials was never collected")
+		assert.Equal(t, "scale-to-zero-endpoint-0", notCollected[0][endpointLabel])
+		authFailing, err := s.prometheus.instantSeries(`databricks_serving_scrape_up{error_type="auth"} == 0`)
+		require.NoError(t, err)
+		require.Len(t, authFailing, 1)
+		assert.Equal(t, "scale-to-zero-endpoint-0", authFailing[0][endpointLabel])
 		duration, err := s.prometheus.instant(selector("databricks_serving_scrape_duration_seconds", map[string]string{endpointLabel: "cpu-endpoint-0"}), time.Now().UnixMilli())
 		require.NoError(t, err)
 		require.Len(t, duration, 1)

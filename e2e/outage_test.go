@@ -29,6 +29,8 @@ const recoveryTimeout = 2 * time.Minute
 // after an outage the newest windows arrive first, while the retries of the older ones are still on their way.
 func waitForEveryWindow(t *testing.T, s *stack, rows map[string]metricRow, truth simulator.Truth) {
 	t.Helper()
+	started := time.Now()
+	defer func() { t.Logf("every window arrived %.0f s after the truth snapshot", time.Since(started).Seconds()) }()
 	row := rows["request_count_total"]
 	eventually(t, recoveryTimeout, "every window reaches both backends", func() error {
 		for name, ep := range truth.Endpoints {
@@ -95,6 +97,7 @@ func TestPrometheusOutageLosesNoWindow(t *testing.T) {
 	truth := s.truth(t)
 	waitForEveryWindow(t, s, rows, truth)
 	checkAllEndpoints(t, s, rows, truth)
+	t.Logf("outage %s: %d windows per endpoint checked, none missing", *outage, len(truth.Endpoints["cpu-endpoint-0"].Windows))
 	s.collector.stop(t) // while Prometheus is still up (the restarted Prometheus stops first otherwise)
 }
 
@@ -115,6 +118,7 @@ func TestDatadogOutageLosesNoWindow(t *testing.T) {
 	truth := s.truth(t)
 	waitForEveryWindow(t, s, rows, truth)
 	checkAllEndpoints(t, s, rows, truth)
+	t.Logf("outage %s: %d windows per endpoint checked, none missing", *outage, len(truth.Endpoints["cpu-endpoint-0"].Windows))
 }
 
 // TestRestartDuringDatadogOutage queues data for Datadog on disk during an outage, restarts the collector in the
@@ -160,4 +164,5 @@ func TestRestartDuringDatadogOutage(t *testing.T) {
 		return nil
 	})
 	require.FileExists(t, filepath.Join(storage, "exporter_datadog__metrics"), "the queue lived on disk")
+	t.Logf("all %d windows the first run counted reached Datadog after the restart", len(want))
 }

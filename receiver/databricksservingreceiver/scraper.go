@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"net/http"
 	"sort"
 	"strings"
@@ -217,15 +216,11 @@ func (s *servingScraper) waitForOffset(ctx context.Context, cycleStart time.Time
 	if !s.cfg.SpreadRequests {
 		return true
 	}
-	h := fnv.New64a()
-	_, _ = h.Write([]byte(s.host))
-	_, _ = h.Write([]byte{0})
-	_, _ = h.Write([]byte(endpoint))
 	window := s.cfg.CollectionInterval / 2
 	if window <= 0 {
 		return true
 	}
-	wait := time.Until(cycleStart.Add(time.Duration(h.Sum64() % uint64(window))))
+	wait := time.Until(cycleStart.Add(time.Duration(discovery.StableHash(s.host, endpoint) % uint64(window))))
 	if wait <= 0 {
 		return true
 	}

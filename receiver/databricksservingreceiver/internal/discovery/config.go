@@ -87,9 +87,15 @@ func (s ShardConfig) Owns(workspaceHost, endpoint string) bool {
 	if s.Count <= 1 {
 		return true
 	}
+	return StableHash(workspaceHost, endpoint)%uint64(s.Count) == uint64(s.Index)
+}
+
+// StableHash is an endpoint's hash, the same in every collector and every run: the basis of shard assignments
+// and of each endpoint's start offset within a cycle.
+func StableHash(workspaceHost, endpoint string) uint64 {
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(workspaceHost))
 	_, _ = h.Write([]byte{0})
 	_, _ = h.Write([]byte(endpoint))
-	return h.Sum64()%uint64(s.Count) == uint64(s.Index)
+	return h.Sum64()
 }

@@ -177,6 +177,7 @@ func TestContainerImage(t *testing.T) {
 		"--config", imageConfigDir+"/datadog.yaml",
 		"--config", "/e2e/collector.yaml",
 		"--config", "/e2e/datadog-intake.yaml",
+		"--feature-gates="+datadogNativePath,
 	)
 	waitHTTP200(t, container, localURL(healthPort, "/"), 60*time.Second)
 

@@ -130,9 +130,8 @@ func TestRestartDuringDatadogOutage(t *testing.T) {
 	rows := readMetricsTable(t)
 	storage := t.TempDir()
 	s := startStack(t, stackOptions{
-		overlays:      []string{"file-storage.yaml"},
-		env:           []string{"STORAGE_DIR=" + storage},
-		collectorArgs: []string{"--feature-gates=-exporter.datadogexporter.metricexportserializerclient"},
+		overlays: []string{"file-storage.yaml"},
+		env:      []string{"STORAGE_DIR=" + storage},
 	})
 	s.intake.SetPayloadStatus(http.StatusInternalServerError)
 	time.Sleep(6 * windowLength)

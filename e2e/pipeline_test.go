@@ -42,6 +42,10 @@ const (
 	endpointTag   = "databricks.serving.endpoint.name"
 )
 
+// datadogNativePath disables the datadog exporter's serializer path, as the shipped configuration recommends
+// (docs/reliability.md): only on the native path do failed sends reach the exporter's retry and sending queue.
+const datadogNativePath = "-exporter.datadogexporter.metricexportserializerclient"
+
 // stack is the whole scenario, every part on 127.0.0.1.
 type stack struct {
 	simulatorPort int
@@ -98,7 +102,8 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 		require.NoError(t, s.intake.Start("127.0.0.1:0"))
 		t.Cleanup(func() { _ = s.intake.Close() })
 		configs = append(configs, "--config", filepath.Join(distribution, "datadog.yaml"),
-			"--config", filepath.Join(*repoRoot, "testdata", "e2e", "datadog-intake.yaml"))
+			"--config", filepath.Join(*repoRoot, "testdata", "e2e", "datadog-intake.yaml"),
+			"--feature-gates="+datadogNativePath)
 		env = append(env, "DD_API_KEY="+datadogAPIKey, "DD_INTAKE_URL="+s.intake.URL())
 	}
 	configs = append(configs, "--config", filepath.Join(*repoRoot, "testdata", "e2e", "collector.yaml"))

@@ -56,7 +56,8 @@ export PROMETHEUS_REMOTE_WRITE_ENDPOINT=http://127.0.0.1:$prometheus_port/api/v1
 
 configs=(--config cmd/otelcol-databricks/config.yaml)
 if [ -n "${DD_API_KEY:-}" ]; then
-	configs+=(--config cmd/otelcol-databricks/datadog.yaml)
+	# The exporter's native path retries and queues failed sends, so a Datadog outage loses nothing.
+	configs+=(--config cmd/otelcol-databricks/datadog.yaml --feature-gates=-exporter.datadogexporter.metricexportserializerclient)
 	echo "DD_API_KEY is set: sending to Datadog (${DD_SITE:-datadoghq.com}) too"
 fi
 # The interval is the only setting run changes, so metrics show up quickly against the simulator.

@@ -95,3 +95,9 @@ test-e2e: build deps image
 
 clean:
 	rm -rf $(BIN) $(TOOLS) .run
+
+## screenshot: regenerate docs/images/p99-latency.png (the README's picture): `make run` against the simulator on
+## ports 19090/18181, then headless Chromium (installed from Debian when missing) on Prometheus' P99 graph.
+.PHONY: screenshot
+screenshot: build deps
+	scripts/screenshot.sh

@@ -13,6 +13,8 @@ mkdir -p "$state"
 prometheus_port=${PROMETHEUS_PORT:-9090}
 pids=()
 cleanup() {
+	# The collector first, while Prometheus still takes its last write; then the rest.
+	[ -n "${collector:-}" ] && kill "$collector" 2>/dev/null && wait "$collector" 2>/dev/null
 	for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
 	wait 2>/dev/null || true
 }

@@ -7,9 +7,11 @@ package e2e
 
 import (
 	"flag"
+	"fmt"
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -54,10 +56,10 @@ func waitForEveryWindow(t *testing.T, s *stack, rows map[string]metricRow, truth
 			}
 			for _, w := range windows[1:] { // the first is the baseline
 				if !have[w.TimestampMillis] {
-					return errorf("prometheus: %s window %d missing", name, w.TimestampMillis)
+					return fmt.Errorf("prometheus: %s window %d missing", name, w.TimestampMillis)
 				}
 				if s.intake != nil && !ddHave[w.TimestampMillis/1000] {
-					return errorf("datadog: %s window %d missing", name, w.TimestampMillis)
+					return fmt.Errorf("datadog: %s window %d missing", name, w.TimestampMillis)
 				}
 			}
 		}
@@ -142,7 +144,7 @@ func TestRestartDuringDatadogOutage(t *testing.T) {
 		t.Log("the collector was killed after 15 s of SIGTERM, as a pod at the end of its grace period")
 	}
 	firstRun := s.truth(t)
-	env := append(append([]string{}, s.env...), "STORAGE_DIR="+storage, "TELEMETRY_PORT="+itoa(freePort(t)))
+	env := append(append([]string{}, s.env...), "STORAGE_DIR="+storage, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
 	s.collector = startCollector(t, "otelcol-databricks-restarted", s.configs, env)
 	time.Sleep(3 * windowLength)
 	s.intake.SetPayloadStatus(0)
@@ -157,7 +159,7 @@ func TestRestartDuringDatadogOutage(t *testing.T) {
 		got := datadogPointsUntil(s.intake.SeriesPoints(rows["request_count_total"].DDName, "count", match), windows[len(windows)-1].TimestampMillis/1000)
 		for ts, v := range want {
 			if got[ts] != v {
-				return errorf("window %d: Datadog has %v, the simulator served %v (all: %v)", ts, got[ts], v, got)
+				return fmt.Errorf("window %d: Datadog has %v, the simulator served %v (all: %v)", ts, got[ts], v, got)
 			}
 		}
 		return nil

@@ -265,10 +265,6 @@ func waitForLastWindows(t *testing.T, s *stack, rows map[string]metricRow, truth
 	waitForWindows(t, s, rows, truth, names, 30*time.Second)
 }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
-
 func waitForWindows(t *testing.T, s *stack, rows map[string]metricRow, truth simulator.Truth, names []string, timeout time.Duration) {
 	t.Helper()
 	if names == nil {

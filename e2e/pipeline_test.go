@@ -118,14 +118,31 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 	return s
 }
 
-// startCollector runs the distribution and waits for its health check.
+// startCollector runs the distribution and waits for its health check. A port picked by freePort can be taken by
+// another socket before the collector binds it; then the collector is started again on fresh ports.
 func startCollector(t *testing.T, name string, configs, env []string) *process {
 	t.Helper()
-	healthPort := freePort(t)
-	env = append(env, fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort))
-	p := startProcess(t, name, filepath.Join(*repoRoot, "bin", "otelcol-databricks"), configs, env)
-	waitHTTP200(t, p, localURL(healthPort, "/"), 60*time.Second)
-	return p
+	for attempt := 1; ; attempt++ {
+		healthPort := freePort(t)
+		withPorts := append(append([]string{}, env...), fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort), fmt.Sprintf("TELEMETRY_PORT=%d", freePort(t)))
+		p := startProcess(t, fmt.Sprintf("%s-%d", name, attempt), filepath.Join(*repoRoot, "bin", "otelcol-databricks"), configs, withPorts)
+		deadline := time.Now().Add(60 * time.Second)
+		for time.Now().Before(deadline) {
+			if resp, err := http.Get(localURL(healthPort, "/")); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return p
+				}
+			}
+			if p.exited() {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !p.exited() || !strings.Contains(p.out.String(), "address already in use") || attempt == 3 {
+			t.Fatalf("%s did not become healthy: %v\n%s", name, p.err, p.out.String())
+		}
+	}
 }
 
 // requireLoopbackOnly fails unless the suite runs in a network namespace whose only interface is loopback.

@@ -25,7 +25,9 @@ var errUsage = errors.New("usage error")
 // options is what the command line configures.
 type options struct {
 	listen string
-	cfg    simulator.Config
+	// accessLog is the file of the /metrics access log ("" for none).
+	accessLog string
+	cfg       simulator.Config
 }
 
 // parseFlags reads the command line; getenv supplies the token when -token
@@ -47,6 +49,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	flags.IntVar(&cfg.FoundationModel, "fmapi", cfg.FoundationModel, "number of pay-per-token Foundation Model API endpoints (no metrics)")
 	flags.IntVar(&cfg.GPUsPerEndpoint, "gpus", cfg.GPUsPerEndpoint, "GPUs per GPU endpoint")
 	flags.DurationVar(&cfg.ResponseDelay, "response-delay", cfg.ResponseDelay, "latency added to every /metrics request")
+	flags.StringVar(&opts.accessLog, "access-log", "", "`file` that gets a line per /metrics request: arrival and response Unix ns, status, endpoint (for load benchmarks)")
 	flags.Var(&clientsFlag{clients: &cfg.OAuthClients}, "oauth-client", "`id:secret` of a service principal of the OAuth M2M token endpoint /oidc/v1/token (repeatable)")
 	flags.StringVar(&cfg.AzureTenant, "azure-tenant", "", "Entra ID tenant served at /{tenant}/oauth2/v2.0/token")
 	flags.Var(&clientsFlag{clients: &cfg.AzureClients}, "azure-client", "`id:secret` of a service principal of the Entra ID token endpoint (repeatable)")

@@ -38,7 +38,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	server, err := simulator.New(opts.cfg)
+	var serverOpts []simulator.Option
+	if opts.accessLog != "" {
+		f, err := os.Create(opts.accessLog)
+		if err != nil {
+			return fmt.Errorf("creating the access log: %w", err)
+		}
+		defer f.Close()
+		serverOpts = append(serverOpts, simulator.WithAccessLog(f))
+	}
+	server, err := simulator.New(opts.cfg, serverOpts...)
 	if err != nil {
 		return err
 	}

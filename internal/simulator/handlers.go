@@ -16,7 +16,7 @@ func (s *Server) routes() http.Handler {
 	api := http.NewServeMux()
 	api.HandleFunc("GET /api/2.0/serving-endpoints", s.handleList)
 	api.HandleFunc("GET /api/2.0/serving-endpoints/{name}", s.handleGet)
-	api.HandleFunc("GET /api/2.0/serving-endpoints/{name}/metrics", s.handleMetrics)
+	api.Handle("GET /api/2.0/serving-endpoints/{name}/metrics", s.logAccess(s.handleMetrics))
 	api.HandleFunc("/api/", s.handleUnknownAPI)
 
 	// The introspection and control endpoints need no token: test harnesses

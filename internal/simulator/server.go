@@ -29,7 +29,9 @@ type Server struct {
 	counters requestCounters
 	requests *requestLog
 	timeline *arrivalTimeline
-	handler  http.Handler
+	// accessLog is nil unless WithAccessLog was given.
+	accessLog *accessLog
+	handler   http.Handler
 
 	// closing aborts pending response delays so Close returns promptly.
 	closing   chan struct{}
@@ -155,7 +157,7 @@ func (s *Server) Close() error {
 	httpServer, serveDone := s.httpServer, s.serveDone
 	s.mu.Unlock()
 	if httpServer == nil {
-		return nil
+		return s.flushAccessLog()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
@@ -164,5 +166,12 @@ func (s *Server) Close() error {
 		err = errors.Join(err, httpServer.Close())
 	}
 	<-serveDone
-	return err
+	return errors.Join(err, s.flushAccessLog())
+}
+
+func (s *Server) flushAccessLog() error {
+	if s.accessLog == nil {
+		return nil
+	}
+	return s.accessLog.flush()
 }

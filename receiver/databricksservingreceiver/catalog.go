@@ -7,6 +7,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
 
@@ -163,12 +164,12 @@ var (
 // "# TYPE" as databricks.serving.unmapped.<family>, so a metric Databricks adds shows up without a release. Databricks
 // reports every count and histogram per minute, so unknown counters and histograms get the same window
 // accumulation as the known ones.
-func definitionFor(mf *dto.MetricFamily) metricDef {
-	if def, ok := knownFamilies[mf.GetName()]; ok {
+func definitionFor(f *exposition.Family) metricDef {
+	if def, ok := knownFamilies[f.Name]; ok {
 		return def
 	}
-	def := metricDef{name: unmappedNamespace + mf.GetName(), description: mf.GetHelp()}
-	switch mf.GetType() {
+	def := metricDef{name: unmappedNamespace + f.Name, description: f.Help}
+	switch f.Type {
 	case dto.MetricType_COUNTER:
 		def.kind = kindWindowedSum
 	case dto.MetricType_HISTOGRAM:

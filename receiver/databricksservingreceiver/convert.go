@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
 
@@ -83,7 +84,12 @@ type converter struct {
 	samples  int     // samples in the body
 	rejected []error // samples that were not added, e.g. a negative count
 	late     int     // windows dropped because they arrived too late
-	keyBuf   []byte
+
+	// Scratch space reused from sample to sample: the series key, sorted labels, a histogram window.
+	keyBuf    []byte
+	sortedBuf []exposition.Label
+	bounds    []float64
+	counts    []uint64
 }
 
 func newConverter(ep *endpointState, cfg *Config, scopeVersion string, out pmetric.ResourceMetricsSlice, now time.Time) *converter {
@@ -107,133 +113,160 @@ func (c *converter) group(tmpl *resourceTemplate) *outputGroup {
 }
 
 // convertFamilies converts every family; a bad sample is rejected alone and reported in c.rejected.
-func (c *converter) convertFamilies(families []*dto.MetricFamily) {
-	for _, mf := range families {
-		def := definitionFor(mf)
-		for _, m := range mf.GetMetric() {
-			c.samples += sampleCount(m)
-			if def.enabled != nil && !def.enabled(c.metricsConfig) {
-				continue
-			}
-			if err := c.convertSample(def, m); err != nil {
+func (c *converter) convertFamilies(families []exposition.Family) {
+	for i := range families {
+		f := &families[i]
+		def := definitionFor(f)
+		if def.enabled != nil && !def.enabled(c.metricsConfig) {
+			continue
+		}
+		for j := range f.Samples {
+			s := &f.Samples[j]
+			if err := c.convertSample(def, f.Type, s); err != nil {
 				if errors.Is(err, accumulator.ErrLateWindow) {
 					c.late++
 					continue
 				}
-				c.rejected = append(c.rejected, fmt.Errorf("%s%s: %w", mf.GetName(), labelString(m), err))
+				c.rejected = append(c.rejected, fmt.Errorf("%s%s: %w", f.Name, labelString(s.Labels), err))
 			}
 		}
 	}
 }
 
-func (c *converter) convertSample(def metricDef, m *dto.Metric) error {
+func (c *converter) convertSample(def metricDef, typ dto.MetricType, s *exposition.Sample) error {
 	window := c.fallbackWindow
-	if m.TimestampMs != nil {
-		window = pcommon.Timestamp(m.GetTimestampMs() * 1e6)
-		if m.GetTimestampMs() <= 0 || window.AsTime().After(c.now.Add(maxFutureSkew)) {
-			return fmt.Errorf("timestamp %d ms is not a plausible window (zero, negative or more than %s ahead of the collector's clock)", m.GetTimestampMs(), maxFutureSkew)
+	if s.HasTimestamp {
+		window = pcommon.Timestamp(s.TimestampMs * 1e6)
+		if s.TimestampMs <= 0 || window.AsTime().After(c.now.Add(maxFutureSkew)) {
+			return fmt.Errorf("timestamp %d ms is not a plausible window (zero, negative or more than %s ahead of the collector's clock)", s.TimestampMs, maxFutureSkew)
 		}
 	}
-	tmpl := c.ep.resources.forSample(m)
-	key := c.seriesKey(tmpl, def, m)
+	ref := c.sampleSeries(c.ep.resources.forSample(s.Labels), def, s.Labels)
 	switch def.kind {
 	case kindGauge:
-		value, ok := sampleValue(m)
+		value, ok := sampleValue(typ, s)
 		if !ok {
 			return errNotANumber
 		}
-		if !c.ep.acc.NewGaugeSample(key, window) {
+		if !c.ep.acc.NewGaugeSample(ref.key, window) {
 			return nil
 		}
-		return c.appendNumber(tmpl, key, def, m, 0, window, value)
+		return c.appendNumber(ref, 0, window, value)
 	case kindWindowedSum:
-		value, ok := sampleValue(m)
+		value, ok := sampleValue(typ, s)
 		if !ok {
 			return errNotANumber
 		}
-		em, total, err := c.ep.acc.AddSum(key, window, value, c.ep.baseline)
+		em, total, err := c.ep.acc.AddSum(ref.key, window, value, c.ep.baseline)
 		if err != nil || !em.Emit {
 			return err
 		}
 		if em.Opens {
-			if err := c.appendNumber(tmpl, key, def, m, em.Start, em.Start, 0); err != nil {
+			if err := c.appendNumber(ref, em.Start, em.Start, 0); err != nil {
 				return err
 			}
 		}
-		return c.appendNumber(tmpl, key, def, m, em.Start, em.Timestamp, total)
+		return c.appendNumber(ref, em.Start, em.Timestamp, total)
 	case kindWindowedHistogram:
-		h, err := histogramWindow(m.GetHistogram())
+		if typ != dto.MetricType_HISTOGRAM {
+			return errors.New("histogram sample has no buckets, sum or count")
+		}
+		h, err := c.histogramWindow(&s.Histogram)
 		if err != nil {
 			return err
 		}
-		em, total, err := c.ep.acc.AddHistogram(key, window, h, c.ep.baseline)
+		em, total, err := c.ep.acc.AddHistogram(ref.key, window, h, c.ep.baseline)
 		if err != nil || !em.Emit {
 			return err
 		}
 		if em.Opens {
 			zero := accumulator.Histogram{Bounds: total.Bounds, Counts: make([]uint64, len(total.Counts))}
-			if err := c.appendHistogram(tmpl, key, def, m, em.Start, em.Start, zero); err != nil {
+			if err := c.appendHistogram(ref, em.Start, em.Start, zero); err != nil {
 				return err
 			}
 		}
-		return c.appendHistogram(tmpl, key, def, m, em.Start, em.Timestamp, total)
+		return c.appendHistogram(ref, em.Start, em.Timestamp, total)
 	case kindSummary:
-		if m.GetSummary() == nil {
+		if typ != dto.MetricType_SUMMARY {
 			return errors.New("summary sample has no quantiles, sum or count")
 		}
-		if !c.ep.acc.NewGaugeSample(key, window) {
+		if !c.ep.acc.NewGaugeSample(ref.key, window) {
 			return nil
 		}
-		return c.appendSummary(tmpl, key, def, m, window)
+		return c.appendSummary(ref, window, &s.Summary)
 	}
 	return nil
 }
 
-// sampleCount is how many exposition lines a sample was parsed from, as Prometheus counts samples: a histogram is
-// its buckets plus _sum and _count, a summary its quantiles plus _sum and _count.
-func sampleCount(m *dto.Metric) int {
-	switch {
-	case m.Histogram != nil:
-		return len(m.GetHistogram().GetBucket()) + 2
-	case m.Summary != nil:
-		return len(m.GetSummary().GetQuantile()) + 2
-	}
-	return 1
-}
-
 var errNotANumber = errors.New("the sample is not a number (a histogram or summary where a gauge or count was expected)")
 
-// track remembers how a series was emitted, for its stale marker when the endpoint goes away.
-func (c *converter) track(key string, tmpl *resourceTemplate, def metricDef, attrs pcommon.Map, bounds []float64) {
-	if _, ok := c.ep.series[key]; ok {
-		return
+// sampleSeries returns the series record of a sample, creating it with its attributes on first sight: the
+// attribute set of a series is built once, not for every point.
+func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels []exposition.Label) *seriesRef {
+	b := append(c.keyBuf[:0], tmpl.key...)
+	b = append(b, '\xfd')
+	b = append(b, def.name...)
+	if def.extraAttribute != nil {
+		b = appendPair(b, def.extraAttribute[0], def.extraAttribute[1])
 	}
-	ref := &seriesRef{resource: tmpl, def: def, attrs: pcommon.NewMap(), bounds: bounds}
-	attrs.CopyTo(ref.attrs)
-	c.ep.series[key] = ref
+	sorted := labels
+	if !slices.IsSortedFunc(labels, compareLabels) {
+		c.sortedBuf = append(c.sortedBuf[:0], labels...)
+		slices.SortFunc(c.sortedBuf, compareLabels)
+		sorted = c.sortedBuf
+	}
+	for _, l := range sorted {
+		b = appendPair(b, l.Name, l.Value)
+	}
+	c.keyBuf = b
+	return c.series(b, tmpl, def, func() []exposition.Label {
+		// A copy: the parser reuses the sample's label slice for the next body.
+		attrs := make([]exposition.Label, len(labels), len(labels)+1)
+		copy(attrs, labels)
+		if def.extraAttribute != nil {
+			attrs = append(attrs, exposition.Label{Name: def.extraAttribute[0], Value: def.extraAttribute[1]})
+		}
+		return attrs
+	})
 }
 
-func (c *converter) appendNumber(tmpl *resourceTemplate, key string, def metricDef, m *dto.Metric, start, ts pcommon.Timestamp, value float64) error {
-	metric, err := c.group(tmpl).metric(def)
+// series looks up the series record of key, creating it (with the attributes that attributes returns) when the
+// endpoint has none. The lookup does not allocate; only a new series does.
+func (c *converter) series(key []byte, tmpl *resourceTemplate, def metricDef, attributes func() []exposition.Label) *seriesRef {
+	ref, ok := c.ep.series[string(key)]
+	if !ok {
+		ref = &seriesRef{key: string(key), resource: tmpl, def: def, attrs: attributes()}
+		c.ep.series[ref.key] = ref
+	}
+	ref.touched = c.now
+	return ref
+}
+
+func (c *converter) appendNumber(ref *seriesRef, start, ts pcommon.Timestamp, value float64) error {
+	metric, err := c.group(ref.resource).metric(ref.def)
 	if err != nil {
 		return err
 	}
 	var dp pmetric.NumberDataPoint
-	if def.kind == kindWindowedSum {
+	if ref.def.kind == kindWindowedSum {
 		dp = metric.Sum().DataPoints().AppendEmpty()
 	} else {
 		dp = metric.Gauge().DataPoints().AppendEmpty()
 	}
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	dp.SetDoubleValue(value)
-	putAttributes(def, m, dp.Attributes())
-	c.track(key, tmpl, def, dp.Attributes(), nil)
+	if ref.def.kind == kindState {
+		dp.SetIntValue(int64(value))
+	} else {
+		dp.SetDoubleValue(value)
+	}
+	ref.putAttributes(dp.Attributes())
+	ref.emitted = true
 	return nil
 }
 
-func (c *converter) appendHistogram(tmpl *resourceTemplate, key string, def metricDef, m *dto.Metric, start, ts pcommon.Timestamp, h accumulator.Histogram) error {
-	metric, err := c.group(tmpl).metric(def)
+func (c *converter) appendHistogram(ref *seriesRef, start, ts pcommon.Timestamp, h accumulator.Histogram) error {
+	metric, err := c.group(ref.resource).metric(ref.def)
 	if err != nil {
 		return err
 	}
@@ -244,60 +277,31 @@ func (c *converter) appendHistogram(tmpl *resourceTemplate, key string, def metr
 	dp.SetSum(h.Sum)
 	dp.ExplicitBounds().FromRaw(h.Bounds)
 	dp.BucketCounts().FromRaw(h.Counts)
-	putAttributes(def, m, dp.Attributes())
-	c.track(key, tmpl, def, dp.Attributes(), h.Bounds)
+	ref.putAttributes(dp.Attributes())
+	// The accumulator's bounds: it replaces them on a layout change rather than changing them.
+	ref.bounds = h.Bounds
+	ref.emitted = true
 	return nil
 }
 
-func (c *converter) appendSummary(tmpl *resourceTemplate, key string, def metricDef, m *dto.Metric, ts pcommon.Timestamp) error {
-	metric, err := c.group(tmpl).metric(def)
+func (c *converter) appendSummary(ref *seriesRef, ts pcommon.Timestamp, s *exposition.Summary) error {
+	metric, err := c.group(ref.resource).metric(ref.def)
 	if err != nil {
 		return err
 	}
-	s := m.GetSummary()
 	dp := metric.Summary().DataPoints().AppendEmpty()
 	dp.SetTimestamp(ts)
-	dp.SetCount(s.GetSampleCount())
-	dp.SetSum(s.GetSampleSum())
-	for _, q := range s.GetQuantile() {
+	dp.SetCount(uint64(s.Count))
+	dp.SetSum(s.Sum)
+	dp.QuantileValues().EnsureCapacity(len(s.Quantiles))
+	for _, q := range s.Quantiles {
 		qv := dp.QuantileValues().AppendEmpty()
-		qv.SetQuantile(q.GetQuantile())
-		qv.SetValue(q.GetValue())
+		qv.SetQuantile(q.Quantile)
+		qv.SetValue(q.Value)
 	}
-	putAttributes(def, m, dp.Attributes())
-	c.track(key, tmpl, def, dp.Attributes(), nil)
+	ref.putAttributes(dp.Attributes())
+	ref.emitted = true
 	return nil
-}
-
-// putAttributes passes every exposition label through as a data point attribute.
-func putAttributes(def metricDef, m *dto.Metric, attrs pcommon.Map) {
-	attrs.EnsureCapacity(len(m.GetLabel()) + 1)
-	for _, l := range m.GetLabel() {
-		attrs.PutStr(l.GetName(), l.GetValue())
-	}
-	if def.extraAttribute != nil {
-		attrs.PutStr(def.extraAttribute[0], def.extraAttribute[1])
-	}
-}
-
-// seriesKey identifies a series within the endpoint: resource, emitted name, extra attribute and labels in name
-// order. The separators cannot occur in names or values (expfmt requires valid UTF-8).
-func (c *converter) seriesKey(tmpl *resourceTemplate, def metricDef, m *dto.Metric) string {
-	b := append(c.keyBuf[:0], tmpl.key...)
-	b = append(b, '\xfd')
-	b = append(b, def.name...)
-	if def.extraAttribute != nil {
-		b = appendPair(b, def.extraAttribute[0], def.extraAttribute[1])
-	}
-	labels := m.GetLabel()
-	if !slices.IsSortedFunc(labels, compareLabels) {
-		labels = slices.SortedFunc(slices.Values(labels), compareLabels)
-	}
-	for _, l := range labels {
-		b = appendPair(b, l.GetName(), l.GetValue())
-	}
-	c.keyBuf = b
-	return string(b)
 }
 
 func appendPair(b []byte, name, value string) []byte {
@@ -307,55 +311,42 @@ func appendPair(b []byte, name, value string) []byte {
 	return append(b, value...)
 }
 
-func compareLabels(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) }
+func compareLabels(a, b exposition.Label) int { return strings.Compare(a.Name, b.Name) }
 
 // sampleValue reads a number sample whatever its declared type: Databricks' own guidance disagrees on whether the
 // "_total" families are counters or gauges, and the meaning does not depend on it.
-func sampleValue(m *dto.Metric) (float64, bool) {
-	switch {
-	case m.Gauge != nil:
-		return m.GetGauge().GetValue(), true
-	case m.Counter != nil:
-		return m.GetCounter().GetValue(), true
-	case m.Untyped != nil:
-		return m.GetUntyped().GetValue(), true
+func sampleValue(typ dto.MetricType, s *exposition.Sample) (float64, bool) {
+	switch typ {
+	case dto.MetricType_HISTOGRAM, dto.MetricType_SUMMARY:
+		return 0, false
 	}
-	return 0, false
+	return s.Value, true
 }
 
 // histogramWindow converts a Prometheus histogram (buckets cumulative in "le", +Inf optional) into the
-// accumulator's per-bucket layout.
-func histogramWindow(h *dto.Histogram) (accumulator.Histogram, error) {
-	if h == nil {
-		return accumulator.Histogram{}, errors.New("histogram sample has no buckets, sum or count")
-	}
-	count, err := observationCount(h.GetSampleCount(), h.GetSampleCountFloat(), h.SampleCountFloat != nil)
+// accumulator's per-bucket layout, in the converter's scratch slices (the accumulator copies what it keeps).
+func (c *converter) histogramWindow(h *exposition.Histogram) (accumulator.Histogram, error) {
+	count, err := observationCount(h.Count)
 	if err != nil {
 		return accumulator.Histogram{}, fmt.Errorf("count: %w", err)
 	}
-	buckets := h.GetBucket()
-	out := accumulator.Histogram{
-		Bounds: make([]float64, 0, len(buckets)),
-		Counts: make([]uint64, 0, len(buckets)+1),
-		Sum:    h.GetSampleSum(),
-		Count:  count,
-	}
+	out := accumulator.Histogram{Bounds: c.bounds[:0], Counts: c.counts[:0], Sum: h.Sum, Count: count}
 	var previous uint64
-	for _, b := range buckets {
-		cumulative, err := observationCount(b.GetCumulativeCount(), b.GetCumulativeCountFloat(), b.CumulativeCountFloat != nil)
+	for _, b := range h.Buckets {
+		cumulative, err := observationCount(b.CumulativeCount)
 		if err != nil {
-			return accumulator.Histogram{}, fmt.Errorf("bucket le=%v: %w", b.GetUpperBound(), err)
+			return accumulator.Histogram{}, fmt.Errorf("bucket le=%v: %w", b.UpperBound, err)
 		}
 		if cumulative < previous {
-			return accumulator.Histogram{}, fmt.Errorf("bucket le=%v holds %d observations, fewer than the bucket below it (%d)", b.GetUpperBound(), cumulative, previous)
+			return accumulator.Histogram{}, fmt.Errorf("bucket le=%v holds %d observations, fewer than the bucket below it (%d)", b.UpperBound, cumulative, previous)
 		}
-		if math.IsInf(b.GetUpperBound(), +1) {
+		if math.IsInf(b.UpperBound, +1) {
 			if cumulative != count {
 				return accumulator.Histogram{}, fmt.Errorf("bucket le=+Inf holds %d observations but the count is %d", cumulative, count)
 			}
 			continue
 		}
-		out.Bounds = append(out.Bounds, b.GetUpperBound())
+		out.Bounds = append(out.Bounds, b.UpperBound)
 		out.Counts = append(out.Counts, cumulative-previous)
 		previous = cumulative
 	}
@@ -363,29 +354,26 @@ func histogramWindow(h *dto.Histogram) (accumulator.Histogram, error) {
 		return accumulator.Histogram{}, fmt.Errorf("count %d is smaller than the finite buckets' %d observations", count, previous)
 	}
 	out.Counts = append(out.Counts, count-previous) // the +Inf bucket
+	c.bounds, c.counts = out.Bounds, out.Counts
 	return out, nil
 }
 
-// observationCount reads a histogram count that expfmt stores as an integer or, when any count of the
-// histogram has a fraction, as a float. Counts of observations must be whole and not negative.
-func observationCount(integer uint64, float float64, isFloat bool) (uint64, error) {
-	if !isFloat {
-		return integer, nil
+// observationCount reads a count of observations, which must be whole and not negative.
+func observationCount(v float64) (uint64, error) {
+	if math.IsNaN(v) || v < 0 || v > math.MaxInt64 || v != math.Trunc(v) {
+		return 0, fmt.Errorf("%v is not a whole number of observations", v)
 	}
-	if math.IsNaN(float) || float < 0 || float > math.MaxInt64 || float != math.Trunc(float) {
-		return 0, fmt.Errorf("%v is not a whole number of observations", float)
-	}
-	return uint64(float), nil
+	return uint64(v), nil
 }
 
 // labelString renders a sample's labels for error messages.
-func labelString(m *dto.Metric) string {
-	if len(m.GetLabel()) == 0 {
+func labelString(labels []exposition.Label) string {
+	if len(labels) == 0 {
 		return ""
 	}
-	parts := make([]string, 0, len(m.GetLabel()))
-	for _, l := range m.GetLabel() {
-		parts = append(parts, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	parts := make([]string, 0, len(labels))
+	for _, l := range labels {
+		parts = append(parts, fmt.Sprintf("%s=%q", l.Name, l.Value))
 	}
 	return "{" + strings.Join(parts, ",") + "}"
 }

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
 
@@ -31,8 +32,14 @@ type endpointState struct {
 	baseline    bool
 	description workspace.Endpoint
 	resources   endpointResources
-	// series remembers how every series of the endpoint was emitted, to mark it stale when the endpoint goes.
+	// series holds every series of the endpoint by accumulator key: its attributes, and how it was emitted, to
+	// mark it stale when the endpoint goes.
 	series map[string]*seriesRef
+	// evictedAt is when idle series were last looked for.
+	evictedAt time.Time
+	// statesWritten identifies the states last written, at statesWrittenAt (see recordStates).
+	statesWritten   string
+	statesWrittenAt time.Time
 
 	// untimedBodyHash and untimedWindow give bodies without sample timestamps a window identity.
 	untimedBodyHash uint64
@@ -47,12 +54,17 @@ type endpointState struct {
 	condition string
 }
 
-// seriesRef is enough of a series to write a stale marker for it.
+// seriesRef is what the receiver keeps of one series between scrapes: its key in the accumulator, where and how
+// it is emitted, and its attribute set, built once when the series first appears.
 type seriesRef struct {
+	key      string
 	resource *resourceTemplate
 	def      metricDef
-	attrs    pcommon.Map
-	bounds   []float64 // histograms: the bucket layout, so every bucket series gets its marker
+	attrs    []exposition.Label // the point attributes: the sample's labels, and the family's extra attribute
+	bounds   []float64          // histograms: the bucket layout, so every bucket series gets its stale marker
+	// emitted is true once a point of the series went out: only those get stale markers.
+	emitted bool
+	touched time.Time // the last scrape that saw the series
 }
 
 func newEndpointState(description workspace.Endpoint, resources endpointResources, baseline bool) *endpointState {
@@ -63,6 +75,29 @@ func newEndpointState(description workspace.Endpoint, resources endpointResource
 		description: description,
 		resources:   resources,
 		series:      map[string]*seriesRef{},
+	}
+}
+
+// putAttributes writes the series' attributes to a point's.
+func (ref *seriesRef) putAttributes(attrs pcommon.Map) {
+	attrs.EnsureCapacity(len(ref.attrs))
+	for _, l := range ref.attrs {
+		attrs.PutStr(l.Name, l.Value)
+	}
+}
+
+// evictIdle forgets the series not seen since before cutoff, in the accumulator and here. It looks at most once
+// a minute: series live for idleSeriesLifetime, so looking on every scrape would only cost time.
+func (ep *endpointState) evictIdle(now, cutoff time.Time) {
+	if now.Sub(ep.evictedAt) < time.Minute {
+		return
+	}
+	ep.evictedAt = now
+	ep.acc.EvictIdle(cutoff, func(key string) { delete(ep.series, key) })
+	for key, ref := range ep.series {
+		if ref.touched.Before(cutoff) {
+			delete(ep.series, key)
+		}
 	}
 }
 
@@ -109,6 +144,9 @@ func (ep *endpointState) windowForUntimedBody(body []byte, now time.Time) pcommo
 func (ep *endpointState) staleMarkers(now time.Time, scopeVersion string, out pmetric.ResourceMetricsSlice) {
 	groups := map[*resourceTemplate]*outputGroup{}
 	for key, ref := range ep.series {
+		if !ref.emitted {
+			continue
+		}
 		g := groups[ref.resource]
 		if g == nil {
 			g = newOutputGroup(ref.resource, scopeVersion, out)
@@ -125,24 +163,24 @@ func (ep *endpointState) staleMarkers(now time.Time, scopeVersion string, out pm
 			dp := m.Gauge().DataPoints().AppendEmpty()
 			dp.SetTimestamp(ts)
 			dp.SetFlags(noValue)
-			ref.attrs.CopyTo(dp.Attributes())
+			ref.putAttributes(dp.Attributes())
 		case kindWindowedSum:
 			dp := m.Sum().DataPoints().AppendEmpty()
 			dp.SetTimestamp(ts)
 			dp.SetFlags(noValue)
-			ref.attrs.CopyTo(dp.Attributes())
+			ref.putAttributes(dp.Attributes())
 		case kindWindowedHistogram:
 			dp := m.Histogram().DataPoints().AppendEmpty()
 			dp.SetTimestamp(ts)
 			dp.SetFlags(noValue)
 			dp.ExplicitBounds().FromRaw(ref.bounds)
 			dp.BucketCounts().FromRaw(make([]uint64, len(ref.bounds)+1))
-			ref.attrs.CopyTo(dp.Attributes())
+			ref.putAttributes(dp.Attributes())
 		case kindSummary:
 			dp := m.Summary().DataPoints().AppendEmpty()
 			dp.SetTimestamp(ts)
 			dp.SetFlags(noValue)
-			ref.attrs.CopyTo(dp.Attributes())
+			ref.putAttributes(dp.Attributes())
 		}
 	}
 }

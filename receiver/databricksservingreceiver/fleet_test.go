@@ -505,3 +505,34 @@ func TestErrorClassesOfTransportFailures(t *testing.T) {
 	require.Error(t, err)
 	require.Len(t, findPoints(md, "databricks.serving.scrape.up", map[string]string{"error.type": "network"}), 1, err.Error())
 }
+
+// States can only change when the descriptions are refreshed, so they are written when they change and once a
+// minute otherwise, not on every scrape.
+func TestStatesAreWrittenWhenTheyChangeAndOncePerMinute(t *testing.T) {
+	ws := newFakeWorkspace(t)
+	ws.addEndpoint("fraud", "", serve(textFormat, readBody(t, "cpu_endpoint.txt")), "readmission_model-8")
+	ws.endpoint("fraud")["state"] = map[string]string{"ready": "READY", "config_update": "NOT_UPDATING"}
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	clock := &fakeClock{t: time.UnixMilli(bodyTimestamp).Add(10 * time.Second)}
+	s := newClockedScraper(t, srv.URL, clock, func(cfg *Config) { cfg.Discovery.RefreshInterval = 30 * time.Second })
+
+	readyPoints := func() []foundPoint {
+		md, err := scrapeOnce(t, s)
+		require.NoError(t, err)
+		return findPoints(md, "databricks.serving.endpoint.state", map[string]string{"state": "READY"})
+	}
+	require.Len(t, readyPoints(), 1, "first scrape: the states are written")
+	clock.advance(15 * time.Second)
+	assert.Empty(t, readyPoints(), "15 s later, nothing changed: not written again")
+	clock.advance(45 * time.Second)
+	require.Len(t, readyPoints(), 1, "a minute after the last write: written again")
+
+	ws.endpoint("fraud")["state"] = map[string]string{"ready": "NOT_READY", "config_update": "NOT_UPDATING"}
+	clock.advance(30 * time.Second) // the descriptions are refreshed
+	changed := readyPoints()
+	require.Len(t, changed, 1, "a changed state is written at once")
+	assert.Equal(t, 0.0, changed[0].value)
+	clock.advance(15 * time.Second)
+	assert.Empty(t, readyPoints())
+}

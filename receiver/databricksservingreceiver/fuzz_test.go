@@ -36,7 +36,8 @@ func FuzzParseAndConvert(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if checkLimits(families, cfg.Limits) != nil {
+		stats, err := checkLimits(families, cfg.Limits)
+		if err != nil {
 			return
 		}
 		desc := workspace.Endpoint{Name: "fuzz", Config: struct {
@@ -47,7 +48,7 @@ func FuzzParseAndConvert(f *testing.F) {
 		for scrape := range 2 {
 			md := pmetric.NewMetrics()
 			c := newConverter(ep, cfg, "fuzz", md.ResourceMetrics(), now)
-			if hasUntimedSamples(families) {
+			if stats.untimed {
 				c.fallbackWindow = ep.windowForUntimedBody(body, now)
 			}
 			c.convertFamilies(families)

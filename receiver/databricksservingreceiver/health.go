@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
 
@@ -70,21 +71,32 @@ func classifyError(err error) string {
 // recordScrapeHealth writes the endpoint's scrape.up, scrape.duration and scrape.samples points.
 func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, scrapeErr error) {
 	ts := pcommon.NewTimestampFromTime(start)
-	up, attrs := int64(1), pcommon.NewMap()
+	tmpl := c.ep.resources.endpoint
 	if scrapeErr != nil {
-		up = 0
-		attrs.PutStr("error.type", classifyError(scrapeErr))
+		c.recordComputed(tmpl, scrapeUpMetric, "error.type", classifyError(scrapeErr), ts, 0)
+	} else {
+		c.recordComputed(tmpl, scrapeUpMetric, "", "", ts, 1)
 	}
-	c.recordComputed(c.ep.resources.endpoint, scrapeUpMetric, attrs, ts, float64(up))
-	c.recordComputed(c.ep.resources.endpoint, scrapeDurationMetric, pcommon.NewMap(), ts, duration.Seconds())
-	c.recordComputed(c.ep.resources.endpoint, scrapeSamplesMetric, pcommon.NewMap(), ts, float64(c.samples))
+	c.recordComputed(tmpl, scrapeDurationMetric, "", "", ts, duration.Seconds())
+	c.recordComputed(tmpl, scrapeSamplesMetric, "", "", ts, float64(c.samples))
 }
 
+// stateRewriteInterval is how often the state metrics are written while they do not change. They can only
+// change when the endpoint descriptions are refreshed (discovery.refresh_interval), so writing them on every
+// scrape would only multiply points (eleven per endpoint and scrape, more than its metrics); once a minute keeps
+// them well inside Prometheus' five-minute lookback and Datadog's evaluation windows.
+const stateRewriteInterval = time.Minute
+
 // recordStates writes the endpoint's readiness and config update state, and each served entity's deployment
-// state, from the endpoint's last description.
+// state, from the endpoint's last description: when they change, and otherwise once every stateRewriteInterval.
 func (c *converter) recordStates(at time.Time) {
-	ts := pcommon.NewTimestampFromTime(at)
 	desc := c.ep.description
+	signature := c.stateSignature()
+	if signature == c.ep.statesWritten && at.Sub(c.ep.statesWrittenAt) < stateRewriteInterval {
+		return
+	}
+	c.ep.statesWritten, c.ep.statesWrittenAt = signature, at
+	ts := pcommon.NewTimestampFromTime(at)
 	c.recordState(c.ep.resources.endpoint, endpointStateMetric, readyStates, desc.State.Ready, ts)
 	c.recordState(c.ep.resources.endpoint, configUpdateStateMetric, configUpdateStates, desc.State.ConfigUpdate, ts)
 	for _, entity := range desc.Config.ServedEntities {
@@ -94,54 +106,68 @@ func (c *converter) recordStates(at time.Time) {
 	}
 }
 
+// stateSignature identifies the states to write and the resources they go to (a new description may change
+// either), in the converter's key buffer.
+func (c *converter) stateSignature() string {
+	desc := c.ep.description
+	b := append(c.keyBuf[:0], c.ep.resources.endpoint.key...)
+	b = appendPair(b, desc.State.Ready, desc.State.ConfigUpdate)
+	for _, entity := range desc.Config.ServedEntities {
+		if tmpl, ok := c.ep.resources.entities[entity.Name]; ok {
+			b = append(b, tmpl.key...)
+			b = appendPair(b, entity.Name, entity.State.Deployment)
+		}
+	}
+	c.keyBuf = b
+	if string(b) == c.ep.statesWritten {
+		return c.ep.statesWritten // no allocation while nothing changes
+	}
+	return string(b)
+}
+
 // recordState writes one point per known state, 1 for the current one: the semantic-conventions pattern for
 // states (e.g. hw.status), so "in state X" is the one-line query state{state="X"} == 1.
 func (c *converter) recordState(tmpl *resourceTemplate, def metricDef, known []string, current string, ts pcommon.Timestamp) {
 	if current == "" {
 		return // Databricks did not say; no guess.
 	}
-	states := known
-	if !slices.Contains(known, current) {
-		states = append(slices.Clone(known), current)
+	for _, state := range known {
+		c.recordComputed(tmpl, def, "state", state, ts, boolValue(state == current))
 	}
-	for _, state := range states {
-		attrs := pcommon.NewMap()
-		attrs.PutStr("state", state)
-		value := 0.0
-		if state == current {
-			value = 1
-		}
-		c.recordComputed(tmpl, def, attrs, ts, value)
+	if !slices.Contains(known, current) {
+		c.recordComputed(tmpl, def, "state", current, ts, 1)
 	}
 }
 
-// recordComputed writes one point of a metric the receiver computes itself.
-func (c *converter) recordComputed(tmpl *resourceTemplate, def metricDef, attrs pcommon.Map, ts pcommon.Timestamp, value float64) {
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// recordComputed writes one point of a metric the receiver computes itself, with at most one attribute
+// (attrKey "" for none). It runs several times per endpoint and scrape, so it builds no attribute map unless the
+// series is new.
+func (c *converter) recordComputed(tmpl *resourceTemplate, def metricDef, attrKey, attrValue string, ts pcommon.Timestamp, value float64) {
 	if !def.enabled(c.metricsConfig) {
 		return
 	}
 	b := append(c.keyBuf[:0], tmpl.key...)
 	b = append(b, '\xfd')
 	b = append(b, def.name...)
-	for k, v := range attrs.All() {
-		b = appendPair(b, k, v.Str())
+	if attrKey != "" {
+		b = appendPair(b, attrKey, attrValue)
 	}
 	c.keyBuf = b
-	key := string(b)
-	if !c.ep.acc.NewGaugeSample(key, ts) {
+	ref := c.series(b, tmpl, def, func() []exposition.Label {
+		if attrKey == "" {
+			return nil
+		}
+		return []exposition.Label{{Name: attrKey, Value: attrValue}}
+	})
+	if !c.ep.acc.NewGaugeSample(ref.key, ts) {
 		return
 	}
-	metric, err := c.group(tmpl).metric(def)
-	if err != nil {
-		return
-	}
-	dp := metric.Gauge().DataPoints().AppendEmpty()
-	dp.SetTimestamp(ts)
-	if def.kind == kindState {
-		dp.SetIntValue(int64(value))
-	} else {
-		dp.SetDoubleValue(value)
-	}
-	attrs.CopyTo(dp.Attributes())
-	c.track(key, tmpl, def, attrs, nil)
+	_ = c.appendNumber(ref, 0, ts, value)
 }

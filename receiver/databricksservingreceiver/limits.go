@@ -6,7 +6,7 @@ package databricksservingreceiver // import "github.com/otelcol-databricks/otelc
 import (
 	"fmt"
 
-	dto "github.com/prometheus/client_model/go"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 )
 
 // limitError reports an endpoint that broke one of the configured limits.
@@ -14,29 +14,38 @@ type limitError struct{ msg string }
 
 func (e *limitError) Error() string { return e.msg }
 
+// bodyStats is what one walk over a parsed body learns besides the limits.
+type bodyStats struct {
+	samples int  // exposition lines, as Prometheus counts samples
+	untimed bool // some sample has no timestamp
+}
+
 // checkLimits enforces limits.max_samples and the label limits on a parsed body, before anything of it is
-// converted: an endpoint over a limit contributes nothing, like a Prometheus target over its sample_limit.
-func checkLimits(families []*dto.MetricFamily, limits LimitsConfig) error {
-	samples := 0
-	for _, mf := range families {
-		for _, m := range mf.GetMetric() {
-			samples += sampleCount(m)
-			labels := m.GetLabel()
-			if len(labels) > limits.MaxLabels {
-				return &limitError{fmt.Sprintf("%s has %d labels, more than limits.max_labels (%d)", mf.GetName(), len(labels), limits.MaxLabels)}
+// converted: an endpoint over a limit contributes nothing, like a Prometheus target over its sample_limit. The
+// same walk counts the samples and looks for samples without a timestamp.
+func checkLimits(families []exposition.Family, limits LimitsConfig) (bodyStats, error) {
+	var stats bodyStats
+	for i := range families {
+		f := &families[i]
+		for j := range f.Samples {
+			s := &f.Samples[j]
+			stats.samples += f.SampleLines(s)
+			stats.untimed = stats.untimed || !s.HasTimestamp
+			if len(s.Labels) > limits.MaxLabels {
+				return stats, &limitError{fmt.Sprintf("%s has %d labels, more than limits.max_labels (%d)", f.Name, len(s.Labels), limits.MaxLabels)}
 			}
-			for _, l := range labels {
-				if len(l.GetName()) > limits.MaxLabelNameLength {
-					return &limitError{fmt.Sprintf("%s has a label name of %d bytes, longer than limits.max_label_name_length (%d)", mf.GetName(), len(l.GetName()), limits.MaxLabelNameLength)}
+			for _, l := range s.Labels {
+				if len(l.Name) > limits.MaxLabelNameLength {
+					return stats, &limitError{fmt.Sprintf("%s has a label name of %d bytes, longer than limits.max_label_name_length (%d)", f.Name, len(l.Name), limits.MaxLabelNameLength)}
 				}
-				if len(l.GetValue()) > limits.MaxLabelValueLength {
-					return &limitError{fmt.Sprintf("%s label %q has a value of %d bytes, longer than limits.max_label_value_length (%d)", mf.GetName(), l.GetName(), len(l.GetValue()), limits.MaxLabelValueLength)}
+				if len(l.Value) > limits.MaxLabelValueLength {
+					return stats, &limitError{fmt.Sprintf("%s label %q has a value of %d bytes, longer than limits.max_label_value_length (%d)", f.Name, l.Name, len(l.Value), limits.MaxLabelValueLength)}
 				}
 			}
 		}
 	}
-	if samples > limits.MaxSamples {
-		return &limitError{fmt.Sprintf("%d samples, more than limits.max_samples (%d)", samples, limits.MaxSamples)}
+	if stats.samples > limits.MaxSamples {
+		return stats, &limitError{fmt.Sprintf("%d samples, more than limits.max_samples (%d)", stats.samples, limits.MaxSamples)}
 	}
-	return nil
+	return stats, nil
 }

@@ -4,12 +4,13 @@
 package databricksservingreceiver // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver"
 
 import (
+	"hash/fnv"
 	"sort"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
@@ -20,9 +21,11 @@ const endpointTagAttributePrefix = "databricks.serving.endpoint.tag."
 
 // resourceTemplate is the resource of one endpoint or of one of its served entities.
 type resourceTemplate struct {
-	// key fingerprints the attributes. It prefixes the key of every series of the resource, so a change of
-	// metadata (a new version, a new tag) starts new series with their own start instead of continuing old
-	// totals under new labels, which Datadog would count again from zero.
+	// key is a 64-bit hash of the attributes' fingerprint. It prefixes the key of every series of the resource,
+	// so a change of metadata (a new version, a new tag) starts new series with their own start instead of
+	// continuing old totals under new labels, which Datadog would count again from zero. A hash, not the
+	// fingerprint itself: every series key carries it, and the fingerprint of a served entity runs to hundreds
+	// of bytes.
 	key      string
 	resource pcommon.Resource
 }
@@ -84,7 +87,9 @@ func newTemplate(res pcommon.Resource, cfg metadata.ResourceAttributesConfig, ep
 			res.Attributes().PutStr(endpointTagAttributePrefix+tag.Key, tag.Value)
 		}
 	}
-	return &resourceTemplate{key: fingerprint(res.Attributes()), resource: res}
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(fingerprint(res.Attributes())))
+	return &resourceTemplate{key: string(h.Sum(nil)), resource: res}
 }
 
 // fingerprint renders attributes in key order.
@@ -107,10 +112,10 @@ func fingerprint(attrs pcommon.Map) string {
 
 // forSample returns the resource a sample belongs to: the served entity whose name one of its labels carries
 // (Databricks' label key is not documented, so the receiver matches values, not keys), else the endpoint.
-func (r endpointResources) forSample(m *dto.Metric) *resourceTemplate {
+func (r endpointResources) forSample(labels []exposition.Label) *resourceTemplate {
 	if len(r.entities) > 0 {
-		for _, l := range m.GetLabel() {
-			if tmpl, ok := r.entities[l.GetValue()]; ok {
+		for _, l := range labels {
+			if tmpl, ok := r.entities[l.Value]; ok {
 				return tmpl
 			}
 		}

@@ -12,10 +12,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/scraper/scrapererror"
@@ -50,7 +51,8 @@ type servingScraper struct {
 	cycle          int
 	now            func() time.Time // the clock; tests replace it
 
-	bodies sync.Pool // *bytes.Buffer, reused across endpoints and cycles
+	bodies  sync.Pool // *bytes.Buffer, reused across endpoints and cycles
+	parsers sync.Pool // *exposition.Parser, likewise: the bodies of one workspace have the same shape
 }
 
 func newServingScraper(cfg *Config, settings receiver.Settings) *servingScraper {
@@ -62,6 +64,7 @@ func newServingScraper(cfg *Config, settings receiver.Settings) *servingScraper 
 		removed:   map[string]time.Time{},
 		now:       time.Now,
 		bodies:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
+		parsers:   sync.Pool{New: func() any { return exposition.NewParser() }},
 	}
 }
 
@@ -70,7 +73,8 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
-	httpClient, err := s.cfg.ClientConfig.ToClient(ctx, host.GetExtensions(), s.settings.TelemetrySettings)
+	clientConfig := s.clientConfig()
+	httpClient, err := clientConfig.ToClient(ctx, host.GetExtensions(), s.settings.TelemetrySettings)
 	if err != nil {
 		return fmt.Errorf("creating the HTTP client: %w", err)
 	}
@@ -81,6 +85,21 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	s.host = base.Host
 	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.logger)
 	return nil
+}
+
+// clientConfig is the HTTP client configuration with idle connections for every concurrent request: all
+// requests go to one host, and Go's default of two idle connections per host would make most requests of a
+// cycle open a new connection (and a new TLS session). Explicit max_idle_conns_per_host and max_idle_conns
+// settings are kept, except that max_idle_conns is raised to max_concurrency when it is lower.
+func (s *servingScraper) clientConfig() confighttp.ClientConfig {
+	cc := s.cfg.ClientConfig
+	if cc.MaxIdleConnsPerHost == 0 {
+		cc.MaxIdleConnsPerHost = s.cfg.MaxConcurrency
+	}
+	if cc.MaxIdleConns != 0 && cc.MaxIdleConns < s.cfg.MaxConcurrency {
+		cc.MaxIdleConns = s.cfg.MaxConcurrency
+	}
+	return cc
 }
 
 // credentials returns the bearer token source of the configured method, or nil for an auth extension (which
@@ -149,28 +168,28 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 
 	targets := s.dueEndpoints(now)
 	results := make([]endpointResult, len(targets))
-	slots := make(chan struct{}, s.cfg.MaxConcurrency)
-	var wg sync.WaitGroup
-	// Start from a different endpoint every cycle, so that when a slow workspace makes the cycle run out of time
-	// it is not always the same endpoints that miss it.
-	offset := 0
-	if len(targets) > 0 {
-		offset = s.cycle % len(targets)
-	}
+	order := s.scrapeOrder(targets)
 	s.cycle++
 	cycleStart := time.Now()
-	for n := range targets {
-		i := (n + offset) % len(targets)
+	// max_concurrency workers take the endpoints in order: a goroutine per endpoint would cost a stack each.
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(s.cfg.MaxConcurrency, len(targets)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if !s.waitForOffset(ctx, cycleStart, targets[i].name) {
-				results[i] = endpointResult{metrics: pmetric.NewMetrics(), err: ctx.Err()}
-				return
+			for {
+				n := int(next.Add(1) - 1)
+				if n >= len(order) {
+					return
+				}
+				i := order[n]
+				if !s.waitForOffset(ctx, cycleStart, targets[i].name) {
+					results[i] = endpointResult{metrics: pmetric.NewMetrics(), err: ctx.Err()}
+					continue
+				}
+				results[i] = s.scrapeEndpoint(ctx, targets[i], now)
 			}
-			slots <- struct{}{}
-			defer func() { <-slots }()
-			results[i] = s.scrapeEndpoint(ctx, targets[i], now)
 		}()
 	}
 	wg.Wait()
@@ -209,18 +228,57 @@ func conditionOf(r endpointResult) string {
 	return ""
 }
 
-// waitForOffset waits until the endpoint's start offset in this cycle, and reports false if the cycle ended
-// first. The offset is a stable hash of the endpoint over the first half of the interval, so requests are
-// spread evenly and each endpoint is scraped at the same point of every cycle (evenly spaced, like Prometheus).
-func (s *servingScraper) waitForOffset(ctx context.Context, cycleStart time.Time, endpoint string) bool {
+// scrapeOrder returns the order in which the cycle scrapes targets (indices into it). With spread_requests, it
+// is the order of the endpoints' start offsets, so that no worker waits for a late offset while an earlier one
+// is due. Without, all are due at once, and the cycle starts from a different endpoint each time, so that when a
+// slow workspace makes the cycle run out of time it is not always the same endpoints that miss it.
+func (s *servingScraper) scrapeOrder(targets []*endpointState) []int {
+	order := make([]int, len(targets))
+	if s.spreadWindow() > 0 {
+		offsets := make([]time.Duration, len(targets))
+		for i, ep := range targets {
+			order[i], offsets[i] = i, s.startOffset(ep.name)
+		}
+		sort.SliceStable(order, func(a, b int) bool { return offsets[order[a]] < offsets[order[b]] })
+		return order
+	}
+	rotation := 0
+	if len(targets) > 0 {
+		rotation = s.cycle % len(targets)
+	}
+	for n := range order {
+		order[n] = (n + rotation) % len(targets)
+	}
+	return order
+}
+
+// spreadWindow is the part of the interval over which requests are spread: the first half with
+// spread_requests, none without.
+func (s *servingScraper) spreadWindow() time.Duration {
 	if !s.cfg.SpreadRequests {
-		return true
+		return 0
 	}
-	window := s.cfg.CollectionInterval / 2
+	return s.cfg.CollectionInterval / 2
+}
+
+// startOffset is an endpoint's start offset in every cycle: a stable hash of the endpoint over the spread window,
+// so requests are spread evenly and each endpoint is scraped at the same point of every cycle (evenly spaced,
+// like Prometheus).
+func (s *servingScraper) startOffset(endpoint string) time.Duration {
+	window := s.spreadWindow()
 	if window <= 0 {
-		return true
+		return 0
 	}
-	wait := time.Until(cycleStart.Add(time.Duration(discovery.StableHash(s.host, endpoint) % uint64(window))))
+	return time.Duration(discovery.StableHash(s.host, endpoint) % uint64(window))
+}
+
+// waitForOffset waits until the endpoint's start offset in this cycle, and reports false if the cycle ended
+// first.
+func (s *servingScraper) waitForOffset(ctx context.Context, cycleStart time.Time, endpoint string) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	wait := time.Until(cycleStart.Add(s.startOffset(endpoint)))
 	if wait <= 0 {
 		return true
 	}
@@ -289,13 +347,12 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 		}
 	}()
 	result = endpointResult{metrics: pmetric.NewMetrics()}
-	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
-	ep.acc.BeginScrape(now)
 	started := time.Now()
-	err := s.fetchAndConvert(ctx, ep, c, now)
-	c.recordScrapeHealth(started, time.Since(started), err)
-	c.recordStates(now)
-	ep.acc.EvictIdle(now.Add(-idleSeriesLifetime), func(key string) { delete(ep.series, key) })
+	body := s.bodies.Get().(*bytes.Buffer)
+	defer s.bodies.Put(body)
+	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
+	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
+	err = s.processScrape(ep, c, body.Bytes(), contentType, err, now, started)
 
 	var apiErr *workspace.APIError
 	switch {
@@ -327,35 +384,36 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 	return result
 }
 
-func (s *servingScraper) fetchAndConvert(ctx context.Context, ep *endpointState, c *converter, now time.Time) error {
-	body := s.bodies.Get().(*bytes.Buffer)
-	defer s.bodies.Put(body)
-	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
-	if err != nil {
-		return err
+// processScrape is everything of an endpoint's scrape after the response: parsing and converting the body
+// (when the fetch succeeded), scrape health, states and the eviction of idle series. It returns the scrape's error.
+func (s *servingScraper) processScrape(ep *endpointState, c *converter, body []byte, contentType string, fetchErr error, now, started time.Time) error {
+	ep.acc.BeginScrape(now)
+	err := fetchErr
+	if err == nil {
+		err = s.convertBody(ep, c, body, contentType, now)
 	}
-	families, err := exposition.Parse(body.Bytes(), contentType)
+	c.recordScrapeHealth(started, time.Since(started), err)
+	c.recordStates(now)
+	ep.evictIdle(now, now.Add(-idleSeriesLifetime))
+	return err
+}
+
+func (s *servingScraper) convertBody(ep *endpointState, c *converter, body []byte, contentType string, now time.Time) error {
+	parser := s.parsers.Get().(*exposition.Parser)
+	defer s.parsers.Put(parser)
+	families, err := parser.Parse(body, contentType)
 	if err != nil {
 		return &parseError{err: err}
 	}
-	if err := checkLimits(families, s.cfg.Limits); err != nil {
+	stats, err := checkLimits(families, s.cfg.Limits)
+	if err != nil {
 		return err
 	}
-	if hasUntimedSamples(families) {
-		c.fallbackWindow = ep.windowForUntimedBody(body.Bytes(), now)
+	c.samples = stats.samples
+	if stats.untimed {
+		c.fallbackWindow = ep.windowForUntimedBody(body, now)
 	}
 	c.convertFamilies(families)
 	ep.baseline = false
 	return nil
-}
-
-func hasUntimedSamples(families []*dto.MetricFamily) bool {
-	for _, mf := range families {
-		for _, m := range mf.GetMetric() {
-			if m.TimestampMs == nil {
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -184,7 +184,7 @@ func withoutComputedMetrics(c *Config) {
 	c.Metrics.DatabricksServingServedEntityDeploymentState.Enabled = false
 }
 
-func newTestScraper(t *testing.T, serverURL string, mutate ...func(*Config)) *servingScraper {
+func newTestScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *servingScraper {
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = serverURL
 	cfg.Token = testToken

@@ -9,10 +9,9 @@ package exposition // import "github.com/otelcol-databricks/otelcol-databricks/r
 import (
 	"bytes"
 	"fmt"
-	"mime"
 	"slices"
-	"sort"
 	"strconv"
+	"strings"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -22,10 +21,28 @@ import (
 
 const openMetricsMediaType = "application/openmetrics-text"
 
+// Parser parses /metrics bodies. It keeps its families, samples and strings from one body to the next, so a
+// Parser that parses many bodies allocates little; it is not safe for concurrent use (keep one per goroutine,
+// e.g. in a sync.Pool).
+type Parser struct {
+	families []Family // slots; the first n are the current body's
+	n        int
+	byName   map[string]int // family slot by name, for the current body
+	scratch  []Label        // the labels of the line being parsed
+	sorted   []Family       // the result: the families with samples, by name
+	interned map[string]string
+}
+
+// NewParser returns a Parser.
+func NewParser() *Parser {
+	return &Parser{byName: map[string]int{}, interned: map[string]string{}}
+}
+
 // Parse parses body into metric families sorted by name. contentType is the response's Content-Type header;
 // an OpenMetrics body is also recognised by its mandatory trailing "# EOF" line when the header is missing or
-// generic, because gateways in front of Databricks are known to rewrite it.
-func Parse(body []byte, contentType string) ([]*dto.MetricFamily, error) {
+// generic, because gateways in front of Databricks are known to rewrite it. The families belong to the parser
+// and stay valid until its next Parse; the strings in them are immutable and may be kept.
+func (p *Parser) Parse(body []byte, contentType string) ([]Family, error) {
 	if isOpenMetrics(body, contentType) {
 		normalized, err := openMetricsToText(body)
 		if err != nil {
@@ -33,25 +50,55 @@ func Parse(body []byte, contentType string) ([]*dto.MetricFamily, error) {
 		}
 		body = normalized
 	}
+	if p.fastParse(body) {
+		return p.result(), nil
+	}
+	return parseWithExpfmt(body)
+}
+
+// Parse parses one body with a new Parser (see Parser.Parse).
+func Parse(body []byte, contentType string) ([]Family, error) {
+	return NewParser().Parse(body, contentType)
+}
+
+// result returns the current body's families that have samples (expfmt drops the others), sorted by name. It
+// sorts copies, so each family slot keeps its place and the capacities it grew to for the next body.
+func (p *Parser) result() []Family {
+	p.sorted = p.sorted[:0]
+	for _, f := range p.families[:p.n] {
+		if len(f.Samples) > 0 {
+			p.sorted = append(p.sorted, f)
+		}
+	}
+	slices.SortFunc(p.sorted, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
+	return p.sorted
+}
+
+// parseWithExpfmt is the reference parser, for the bodies fastParse leaves to it.
+func parseWithExpfmt(body []byte) ([]Family, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	byName, err := parser.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("parsing exposition: %w", err)
 	}
-	families := make([]*dto.MetricFamily, 0, len(byName))
+	families := make([]Family, 0, len(byName))
 	for _, mf := range byName {
 		if mf.GetType() == dto.MetricType_GAUGE_HISTOGRAM {
-			families = append(families, splitGaugeHistogram(mf)...)
+			for _, split := range splitGaugeHistogram(mf) {
+				families = append(families, fromDTO(split))
+			}
 			continue
 		}
-		families = append(families, mf)
+		families = append(families, fromDTO(mf))
 	}
-	sort.Slice(families, func(i, j int) bool { return families[i].GetName() < families[j].GetName() })
+	slices.SortFunc(families, func(a, b Family) int { return strings.Compare(a.Name, b.Name) })
 	return families, nil
 }
 
 func isOpenMetrics(body []byte, contentType string) bool {
-	if mediaType, _, err := mime.ParseMediaType(contentType); err == nil && mediaType == openMetricsMediaType {
+	// The media type is the header up to its parameters (mime.ParseMediaType would also build a map of them).
+	mediaType, _, _ := strings.Cut(contentType, ";")
+	if strings.EqualFold(strings.TrimSpace(mediaType), openMetricsMediaType) {
 		return true
 	}
 	trimmed := bytes.TrimRight(body, "\n")

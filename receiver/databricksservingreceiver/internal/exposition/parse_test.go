@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func byName(t *testing.T, families []*dto.MetricFamily) map[string]*dto.MetricFamily {
+func byName(t *testing.T, families []Family) map[string]Family {
 	t.Helper()
-	out := map[string]*dto.MetricFamily{}
+	out := map[string]Family{}
 	for _, mf := range families {
-		out[mf.GetName()] = mf
+		out[mf.Name] = mf
 	}
 	return out
 }
@@ -25,9 +25,9 @@ func TestParseTextFormat(t *testing.T) {
 	families, err := Parse([]byte(body), "text/plain; version=0.0.4")
 	require.NoError(t, err)
 	require.Len(t, families, 2)
-	assert.Equal(t, "a", families[0].GetName(), "families come sorted by name")
-	assert.Nil(t, families[0].GetMetric()[0].TimestampMs)
-	assert.Equal(t, int64(1788718020000), families[1].GetMetric()[0].GetTimestampMs())
+	assert.Equal(t, "a", families[0].Name, "families come sorted by name")
+	assert.False(t, families[0].Samples[0].HasTimestamp)
+	assert.Equal(t, int64(1788718020000), families[1].Samples[0].TimestampMs)
 }
 
 func TestParseOpenMetrics(t *testing.T) {
@@ -61,33 +61,33 @@ queue_gsum 9.5 1788718020
 	fams := byName(t, families)
 
 	requests := fams["requests_total"]
-	require.NotNil(t, requests, "an OpenMetrics counter family keeps its _total samples")
-	assert.Equal(t, dto.MetricType_COUNTER, requests.GetType())
-	assert.Equal(t, "Number of requests.", requests.GetHelp())
-	require.Len(t, requests.GetMetric(), 1)
-	m := requests.GetMetric()[0]
-	assert.Equal(t, 37.0, m.GetCounter().GetValue())
-	assert.Equal(t, int64(1788718020123), m.GetTimestampMs(), "float seconds become milliseconds")
-	assert.Equal(t, "/a # b", m.GetLabel()[0].GetValue(), "a '#' inside a label value is not an exemplar")
-	assert.Equal(t, `say "hi" } # {x}`, m.GetLabel()[1].GetValue())
+	require.Contains(t, fams, "requests_total", "an OpenMetrics counter family keeps its _total samples")
+	assert.Equal(t, dto.MetricType_COUNTER, requests.Type)
+	assert.Equal(t, "Number of requests.", requests.Help)
+	require.Len(t, requests.Samples, 1)
+	m := requests.Samples[0]
+	assert.Equal(t, 37.0, m.Value)
+	assert.Equal(t, int64(1788718020123), m.TimestampMs, "float seconds become milliseconds")
+	assert.Equal(t, "/a # b", m.Labels[0].Value, "a '#' inside a label value is not an exemplar")
+	assert.Equal(t, `say "hi" } # {x}`, m.Labels[1].Value)
 
 	latency := fams["latency"]
-	require.NotNil(t, latency)
-	assert.Equal(t, uint64(3), latency.GetMetric()[0].GetHistogram().GetSampleCount())
-	assert.Equal(t, int64(1788718020000), latency.GetMetric()[0].GetTimestampMs())
+	require.Len(t, latency.Samples, 1)
+	assert.Equal(t, 3.0, latency.Samples[0].Histogram.Count)
+	assert.Equal(t, int64(1788718020000), latency.Samples[0].TimestampMs)
 
-	assert.Equal(t, "Last price.", fams["LP_total"].GetHelp(), "the help text survives the rename of a counter family")
+	assert.Equal(t, "Last price.", fams["LP_total"].Help, "the help text survives the rename of a counter family")
 
 	// A gauge histogram is a distribution as it is now: kept as gauges, not accumulated.
 	require.NotContains(t, fams, "queue")
-	assert.Equal(t, dto.MetricType_GAUGE, fams["queue_bucket"].GetType())
-	require.Len(t, fams["queue_bucket"].GetMetric(), 2)
-	assert.Equal(t, 6.0, fams["queue_gcount"].GetMetric()[0].GetGauge().GetValue())
-	assert.Equal(t, 9.5, fams["queue_gsum"].GetMetric()[0].GetGauge().GetValue())
-	assert.Equal(t, int64(1788718020000), fams["queue_gsum"].GetMetric()[0].GetTimestampMs())
+	assert.Equal(t, dto.MetricType_GAUGE, fams["queue_bucket"].Type)
+	require.Len(t, fams["queue_bucket"].Samples, 2)
+	assert.Equal(t, 6.0, fams["queue_gcount"].Samples[0].Value)
+	assert.Equal(t, 9.5, fams["queue_gsum"].Samples[0].Value)
+	assert.Equal(t, int64(1788718020000), fams["queue_gsum"].Samples[0].TimestampMs)
 
-	assert.Equal(t, dto.MetricType_GAUGE, fams["build_info"].GetType())
-	assert.Equal(t, dto.MetricType_UNTYPED, fams["unknown_thing"].GetType())
+	assert.Equal(t, dto.MetricType_GAUGE, fams["build_info"].Type)
+	assert.Equal(t, dto.MetricType_UNTYPED, fams["unknown_thing"].Type)
 	for name := range fams {
 		assert.NotContains(t, name, "_created", "creation times are not samples of a window")
 	}
@@ -97,7 +97,7 @@ func TestOpenMetricsRecognisedByItsEOFWhenTheContentTypeIsGeneric(t *testing.T) 
 	body := "# TYPE g gauge\ng 1 1788718020.5\n# EOF\n"
 	families, err := Parse([]byte(body), "text/plain")
 	require.NoError(t, err)
-	assert.Equal(t, int64(1788718020500), families[0].GetMetric()[0].GetTimestampMs())
+	assert.Equal(t, int64(1788718020500), families[0].Samples[0].TimestampMs)
 }
 
 func TestParseErrorsSayWhere(t *testing.T) {

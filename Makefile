@@ -112,7 +112,8 @@ BENCH_COUNT ?= 8
 BENCH_BASE ?= .bench/micro-base.txt
 bench-micro: $(BENCHSTAT)
 	mkdir -p .bench
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./receiver/databricksservingreceiver/... | tee .bench/micro-new.txt
+	# Benchmark lines only (their names are unique across packages), so files of different runs compare line by line.
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./receiver/databricksservingreceiver/... | grep -E '^(Benchmark|goos|goarch|cpu)' | tee .bench/micro-new.txt
 	if [ -f "$(BENCH_BASE)" ]; then $(BENCHSTAT) "$(BENCH_BASE)" .bench/micro-new.txt; else $(BENCHSTAT) .bench/micro-new.txt; fi
 
 ## comparison: the comparison build of `make bench` (bench/builder-config.yaml: the distribution's components

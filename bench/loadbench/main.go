@@ -118,13 +118,13 @@ func parseFlags(args []string) (options, error) {
 		opts.sizes = append(opts.sizes, n)
 	}
 	for _, field := range strings.Split(receivers, ",") {
-		switch strings.TrimSpace(field) {
-		case "databricksserving":
+		switch name := strings.TrimSpace(field); name {
+		case ours.name():
 			opts.receivers = append(opts.receivers, ours)
-		case "prometheus":
+		case prometheusReceiver.name():
 			opts.receivers = append(opts.receivers, prometheusReceiver)
 		default:
-			return options{}, fmt.Errorf("-receivers: unknown receiver %q (want databricksserving or prometheus)", field)
+			return options{}, fmt.Errorf("-receivers: unknown receiver %q (want %s or %s)", name, ours.name(), prometheusReceiver.name())
 		}
 	}
 	switch {

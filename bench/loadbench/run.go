@@ -34,6 +34,14 @@ const (
 	prometheusReceiver
 )
 
+// name is the receiver's component type, as -receivers and the run directories name it.
+func (r receiverUnderTest) name() string {
+	if r == ours {
+		return "databricksserving"
+	}
+	return "prometheus"
+}
+
 func (r receiverUnderTest) title() string {
 	if r == ours {
 		return "databricksserving"
@@ -49,7 +57,7 @@ type runSpec struct {
 
 // runOne runs one collector against a fresh simulator and measures it.
 func runOne(ctx context.Context, opts options, spec runSpec) (result, error) {
-	dir := filepath.Join(opts.workdir, fmt.Sprintf("%s-%d", map[receiverUnderTest]string{ours: "databricksserving", prometheusReceiver: "prometheus"}[spec.receiver], spec.endpoints))
+	dir := filepath.Join(opts.workdir, fmt.Sprintf("%s-%d", spec.receiver.name(), spec.endpoints))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return result{}, err
 	}
@@ -175,9 +183,10 @@ func startSimulator(ctx context.Context, opts options, endpoints int, accessLog,
 			return nil, "", err
 		}
 		logFile.Close()
-		line, err := bufio.NewReader(stdout).ReadString('\n')
+		reader := bufio.NewReader(stdout)
+		line, err := reader.ReadString('\n')
 		if err == nil && strings.Contains(line, "listening on") {
-			go func() { _, _ = bufio.NewReader(stdout).WriteTo(discard{}) }()
+			go func() { _, _ = io.Copy(io.Discard, reader) }()
 			return cmd, addr, nil
 		}
 		_ = cmd.Wait()
@@ -189,10 +198,6 @@ func startSimulator(ctx context.Context, opts options, endpoints int, accessLog,
 	}
 	return nil, "", lastErr
 }
-
-type discard struct{}
-
-func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -294,7 +299,7 @@ func oursConfig(addr string, opts options) string {
     timeout: %s
     max_concurrency: %d
     spread_requests: false
-`, addr, opts.interval, requestTimeout(opts), opts.concurrency) + fmt.Sprintf(pipeline, "databricksserving")
+`, addr, opts.interval, requestTimeout(opts), opts.concurrency) + fmt.Sprintf(pipeline, ours.name())
 }
 
 // requestTimeout is 10 s, or the interval when that is shorter (Prometheus refuses a longer timeout).
@@ -320,5 +325,5 @@ func prometheusConfig(addr string, opts options, names []string) string {
               labels: {__metrics_path__: "/api/2.0/serving-endpoints/%s/metrics", instance: "%s"}
 `, addr, name, name)
 	}
-	return b.String() + fmt.Sprintf(pipeline, "prometheus")
+	return b.String() + fmt.Sprintf(pipeline, prometheusReceiver.name())
 }

@@ -203,9 +203,7 @@ var errNotANumber = errors.New("the sample is not a number (a histogram or summa
 // sampleSeries returns the series record of a sample, creating it with its attributes on first sight: the
 // attribute set of a series is built once, not for every point.
 func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels []exposition.Label) *seriesRef {
-	b := append(c.keyBuf[:0], tmpl.key...)
-	b = append(b, '\xfd')
-	b = append(b, def.name...)
+	b := c.keyPrefix(tmpl, def)
 	if def.extraAttribute != nil {
 		b = appendPair(b, def.extraAttribute[0], def.extraAttribute[1])
 	}
@@ -228,6 +226,14 @@ func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels [
 		}
 		return attrs
 	})
+}
+
+// keyPrefix starts a series key in the converter's key buffer: the resource's key, then the emitted name. The
+// attributes follow in name order (appendPair).
+func (c *converter) keyPrefix(tmpl *resourceTemplate, def metricDef) []byte {
+	b := append(c.keyBuf[:0], tmpl.key...)
+	b = append(b, '\xfd')
+	return append(b, def.name...)
 }
 
 // series looks up the series record of key, creating it (with the attributes that attributes returns) when the

@@ -87,13 +87,15 @@ func (ref *seriesRef) putAttributes(attrs pcommon.Map) {
 }
 
 // evictIdle forgets the series not seen since before cutoff, in the accumulator and here. It looks at most once
-// a minute: series live for idleSeriesLifetime, so looking on every scrape would only cost time.
+// a minute: series live for idleSeriesLifetime, so looking on every scrape would only cost time. A series record
+// is touched whenever its accumulator series is (and also for samples the accumulator rejected), so sweeping the
+// records by their own time covers both.
 func (ep *endpointState) evictIdle(now, cutoff time.Time) {
 	if now.Sub(ep.evictedAt) < time.Minute {
 		return
 	}
 	ep.evictedAt = now
-	ep.acc.EvictIdle(cutoff, func(key string) { delete(ep.series, key) })
+	ep.acc.EvictIdle(cutoff, nil)
 	for key, ref := range ep.series {
 		if ref.touched.Before(cutoff) {
 			delete(ep.series, key)

@@ -153,9 +153,7 @@ func (c *converter) recordComputed(tmpl *resourceTemplate, def metricDef, attrKe
 	if !def.enabled(c.metricsConfig) {
 		return
 	}
-	b := append(c.keyBuf[:0], tmpl.key...)
-	b = append(b, '\xfd')
-	b = append(b, def.name...)
+	b := c.keyPrefix(tmpl, def)
 	if attrKey != "" {
 		b = appendPair(b, attrKey, attrValue)
 	}

@@ -32,7 +32,7 @@ func (p *Parser) fastParse(body []byte) bool {
 		}
 		line := body[pos : pos+end]
 		pos += end + 1
-		line = skipBlanks(line, 0)
+		line = line[skipBlankIndex(line, 0):]
 		switch {
 		case len(line) == 0:
 			continue
@@ -267,27 +267,25 @@ func (p *Parser) family(name []byte) (f *Family, isCount, isSum bool) {
 	if idx, ok := p.byName[string(name)]; ok {
 		return &p.families[idx], false, false
 	}
-	count, sum := hasSuffix(name, "_count"), hasSuffix(name, "_sum")
-	if count || sum {
-		base := name[:len(name)-len("_sum")]
-		if count {
-			base = name[:len(name)-len("_count")]
-		}
-		if idx, ok := p.byName[string(base)]; ok && p.families[idx].Type == dto.MetricType_SUMMARY {
-			return &p.families[idx], count, sum
-		}
-	}
-	base := name
+	// expfmt looks up the name without _count/_sum as a summary, then without _count/_sum/_bucket as a histogram:
+	// the same base name, looked up once here.
+	count, sum, bucket := hasSuffix(name, "_count"), hasSuffix(name, "_sum"), hasSuffix(name, "_bucket")
+	var base []byte
 	switch {
 	case count:
 		base = name[:len(name)-len("_count")]
 	case sum:
 		base = name[:len(name)-len("_sum")]
-	case hasSuffix(name, "_bucket"):
+	case bucket:
 		base = name[:len(name)-len("_bucket")]
+	default:
+		return p.newFamily(name), false, false
 	}
-	if idx, ok := p.byName[string(base)]; ok && p.families[idx].Type == dto.MetricType_HISTOGRAM {
-		return &p.families[idx], count, sum
+	if idx, ok := p.byName[string(base)]; ok {
+		switch typ := p.families[idx].Type; {
+		case typ == dto.MetricType_SUMMARY && !bucket, typ == dto.MetricType_HISTOGRAM:
+			return &p.families[idx], count, sum
+		}
 	}
 	return p.newFamily(name), false, false
 }
@@ -390,8 +388,6 @@ func hasSuffix(name []byte, suffix string) bool {
 }
 
 func isBlank(b byte) bool { return b == ' ' || b == '\t' }
-
-func skipBlanks(line []byte, i int) []byte { return line[skipBlankIndex(line, i):] }
 
 func skipBlankIndex(line []byte, i int) int {
 	for i < len(line) && isBlank(line[i]) {

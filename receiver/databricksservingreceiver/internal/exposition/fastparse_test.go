@@ -93,6 +93,7 @@ func FuzzFastParserMatchesExpfmt(f *testing.F) {
 		"# TYPE h histogram\nh_bucket{le=\"1\",a=\"x\"} 1\nh_bucket{a=\"x\",le=\"+Inf\"} 2\nh_count{a=\"x\"} 2\nh_sum{a=\"x\"} 1.5\nh_count 7\n",
 		"# HELP c_total Requests.\n# TYPE c_total counter\nc_total{a=\"1\",} 1 -5\nc_total NaN\n",
 		"x_count 1\n# TYPE x summary\nx_sum 2\n",
+		"# TYPE s summary\ns_bucket 1\ns_count 2\n# TYPE c counter\nc_sum 3\nc_bucket 4\n",
 		"#comment\n\t\n  a\t{b = \"c\" }\t+Inf\t12\n",
 	} {
 		f.Add([]byte(seed))

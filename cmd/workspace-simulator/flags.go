@@ -4,6 +4,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,7 +29,17 @@ type options struct {
 	// accessLog is the file of the /metrics access log ("" for none).
 	accessLog string
 	cfg       simulator.Config
+	// schedule is the lifecycle schedule, run again after its last event
+	// when repeatSchedule is set.
+	schedule       []simulator.ScheduledEvent
+	repeatSchedule bool
 }
+
+// lifecycleUsage documents -lifecycle.
+const lifecycleUsage = "`schedule` of lifecycle events, offsets from start-up: comma-separated offset=endpoint:event[?key=value&key=value], " +
+	"such as 20s=cpu-endpoint-0:add_entity,90s=cpu-endpoint-1:recreate?gap=5s. Events: add_entity[?traffic_percentage=1..99], " +
+	"remove_entity[?entity=NAME], bump_version[?entity=NAME], resize[?entity=NAME], retag, recreate[?gap=DURATION], " +
+	"hide?gap=DURATION, flip_type, scale_to_zero, scale_up. A failed event is logged and the schedule goes on (repeatable: the entries add up)"
 
 // parseFlags reads the command line; getenv supplies the token when -token
 // is absent.
@@ -54,14 +65,16 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 	flags.StringVar(&cfg.AzureTenant, "azure-tenant", "", "Entra ID tenant served at /{tenant}/oauth2/v2.0/token")
 	flags.Var(&clientsFlag{clients: &cfg.AzureClients}, "azure-client", "`id:secret` of a service principal of the Entra ID token endpoint (repeatable)")
 	flags.DurationVar(&cfg.TokenLifetime, "token-lifetime", cfg.TokenLifetime, "lifetime of the tokens the token endpoints issue")
+	flags.Var(&scheduleFlag{schedule: &opts.schedule}, "lifecycle", lifecycleUsage)
+	flags.BoolVar(&opts.repeatSchedule, "lifecycle-repeat", false, "run the -lifecycle schedule again after its last event, until the simulator stops")
 	if err := flags.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return options{}, err
 		}
 		return options{}, errUsage
 	}
-	if flags.NArg() > 0 {
-		fmt.Fprintf(stderr, "unexpected arguments: %q\n", flags.Args())
+	if problem := checkArguments(flags, opts); problem != "" {
+		fmt.Fprintln(stderr, problem)
 		flags.Usage()
 		return options{}, errUsage
 	}
@@ -71,6 +84,24 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		}
 	}
 	return opts, nil
+}
+
+// checkArguments finds what the flag package cannot: leftover arguments
+// and flags that contradict each other. It returns "" when all is well.
+func checkArguments(flags *flag.FlagSet, opts options) string {
+	switch {
+	case flags.NArg() > 0:
+		return fmt.Sprintf("unexpected arguments: %q", flags.Args())
+	case opts.repeatSchedule && len(opts.schedule) == 0:
+		return "-lifecycle-repeat needs a -lifecycle schedule"
+	case opts.repeatSchedule && slices.MaxFunc(opts.schedule, byOffset).After == 0:
+		return "-lifecycle-repeat needs an event after 0s in the -lifecycle schedule, or it would repeat without pause"
+	}
+	return ""
+}
+
+func byOffset(a, b simulator.ScheduledEvent) int {
+	return cmp.Compare(a.After, b.After)
 }
 
 func isFlagSet(flags *flag.FlagSet, name string) bool {
@@ -111,5 +142,32 @@ func (f *clientsFlag) Set(value string) error {
 		return fmt.Errorf("client %q given twice", id)
 	}
 	(*f.clients)[id] = secret
+	return nil
+}
+
+// scheduleFlag parses -lifecycle with simulator.ParseSchedule, so that a bad
+// schedule is a usage error at start-up. Whether the endpoints exist is
+// only known when an event applies: endpoints may be created at run time.
+type scheduleFlag struct {
+	schedule *[]simulator.ScheduledEvent
+}
+
+func (f *scheduleFlag) String() string {
+	if f.schedule == nil {
+		return ""
+	}
+	entries := make([]string, len(*f.schedule))
+	for i, ev := range *f.schedule {
+		entries[i] = ev.String()
+	}
+	return strings.Join(entries, ",")
+}
+
+func (f *scheduleFlag) Set(value string) error {
+	schedule, err := simulator.ParseSchedule(value)
+	if err != nil {
+		return err
+	}
+	*f.schedule = append(*f.schedule, schedule...)
 	return nil
 }

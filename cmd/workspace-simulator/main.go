@@ -38,7 +38,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	var serverOpts []simulator.Option
+	serverOpts := []simulator.Option{simulator.WithScheduleErrors(func(ev simulator.ScheduledEvent, err error) {
+		fmt.Fprintf(stderr, "workspace-simulator: lifecycle event %s: %v\n", ev, err)
+	})}
 	if opts.accessLog != "" {
 		f, err := os.Create(opts.accessLog)
 		if err != nil {
@@ -56,6 +58,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	fmt.Fprintf(stdout, "workspace simulator listening on http://%s (%d endpoints, window %s)\n", addr, len(server.Endpoints()), opts.cfg.Window)
+	scheduleDone := make(chan struct{})
+	go func() {
+		defer close(scheduleDone)
+		server.RunSchedule(ctx, opts.schedule, opts.repeatSchedule)
+	}()
 	<-ctx.Done()
-	return server.Close()
+	err = server.Close()
+	<-scheduleDone
+	return err
 }

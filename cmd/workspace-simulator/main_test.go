@@ -7,11 +7,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -186,4 +188,120 @@ func TestRunServesTheConfiguredCredentials(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("run did not return after cancel")
 	}
+}
+
+func TestParseFlagsLifecycle(t *testing.T) {
+	opts, err := parseFlags([]string{
+		"-lifecycle", "20s=cpu-endpoint-0:add_entity?traffic_percentage=30,90s=cpu-endpoint-1:recreate?gap=5s",
+		"-lifecycle", "1m=multi-entity-endpoint-0:remove_entity?entity=multi-entity-endpoint-0-champion-1",
+		"-lifecycle-repeat",
+	}, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.True(t, opts.repeatSchedule)
+	assert.Equal(t, []simulator.ScheduledEvent{
+		{After: 20 * time.Second, Endpoint: "cpu-endpoint-0", Event: simulator.Event{Name: simulator.EventAddEntity, TrafficPercentage: 30}},
+		{After: 90 * time.Second, Endpoint: "cpu-endpoint-1", Event: simulator.Event{Name: simulator.EventRecreate, Gap: simulator.Duration(5 * time.Second)}},
+		{After: time.Minute, Endpoint: "multi-entity-endpoint-0", Event: simulator.Event{Name: simulator.EventRemoveEntity, Entity: "multi-entity-endpoint-0-champion-1"}},
+	}, opts.schedule, "the entries of repeated flags add up")
+
+	opts, err = parseFlags(nil, noEnv, io.Discard)
+	require.NoError(t, err)
+	assert.Empty(t, opts.schedule)
+	assert.False(t, opts.repeatSchedule)
+}
+
+func TestParseFlagsRejectsBadLifecycle(t *testing.T) {
+	tests := map[string]struct {
+		args    []string
+		message string
+	}{
+		"syntax":              {[]string{"-lifecycle", "20s=cpu-endpoint-0:add_entity,cpu-endpoint-1"}, `lifecycle entry 2 "cpu-endpoint-1"`},
+		"unknown event":       {[]string{"-lifecycle", "20s=cpu-endpoint-0:explode"}, `unknown event "explode"`},
+		"bad parameter":       {[]string{"-lifecycle", "20s=cpu-endpoint-0:hide?gap=later"}, `invalid gap "later"`},
+		"repeat alone":        {[]string{"-lifecycle-repeat"}, "-lifecycle-repeat needs a -lifecycle schedule"},
+		"repeat without time": {[]string{"-lifecycle", "0s=cpu-endpoint-0:retag", "-lifecycle-repeat"}, "needs an event after 0s"},
+	}
+	for name, tt := range tests {
+		t.Run(name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			_, err := parseFlags(tt.args, noEnv, &stderr)
+			require.ErrorIs(t, err, errUsage)
+			assert.Contains(t, stderr.String(), tt.message)
+		})
+	}
+}
+
+func TestHelpDocumentsLifecycle(t *testing.T) {
+	var stderr bytes.Buffer
+	_, err := parseFlags([]string{"-h"}, noEnv, &stderr)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	for _, want := range []string{"-lifecycle schedule", "offset=endpoint:event[?key=value&key=value]", "-lifecycle-repeat", "scale_to_zero"} {
+		assert.Contains(t, stderr.String(), want)
+	}
+}
+
+// startRun runs the command with args and returns its base URL and its
+// stderr; stop ends it and returns run's error.
+func startRun(t *testing.T, args ...string) (base string, stderr *syncBuffer, stop func() error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout syncBuffer
+	stderr = &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, append([]string{"-listen", "127.0.0.1:0", "-token", "tok"}, args...), noEnv, &stdout, stderr)
+	}()
+	stopped := false
+	stop = func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			return errors.New("run did not return after cancel")
+		}
+	}
+	t.Cleanup(func() { _ = stop() })
+	require.Eventually(t, func() bool {
+		match := listeningLine.FindStringSubmatch(stdout.String())
+		if match != nil {
+			base = match[1]
+		}
+		return match != nil
+	}, 10*time.Second, 10*time.Millisecond)
+	return base, stderr, stop
+}
+
+func TestRunAppliesTheLifecycleSchedule(t *testing.T) {
+	base, stderr, stop := startRun(t, "-lifecycle", "0s=cpu-endpoint-0:retag,0s=created-later:retag,30ms=cpu-endpoint-0:retag", "-lifecycle-repeat")
+	client := &http.Client{Timeout: 10 * time.Second}
+	defer client.CloseIdleConnections()
+	rollout := func() int {
+		req, err := http.NewRequest(http.MethodGet, base+"/api/2.0/serving-endpoints/cpu-endpoint-0", http.NoBody)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer tok")
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		var detail struct {
+			Tags []struct{ Key, Value string } `json:"tags"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&detail))
+		for _, tag := range detail.Tags {
+			if tag.Key == "rollout" {
+				n, err := strconv.Atoi(strings.TrimPrefix(tag.Value, "r"))
+				require.NoError(t, err)
+				return n
+			}
+		}
+		return 0
+	}
+	require.Eventually(t, func() bool { return rollout() >= 4 }, 10*time.Second, 10*time.Millisecond, "the schedule repeats")
+	assert.Contains(t, stderr.String(), "workspace-simulator: lifecycle event 0s=created-later:retag: simulator: apply retag to created-later: endpoint not found",
+		"an unknown endpoint is reported when its event is due, and the schedule goes on")
+	require.NoError(t, stop())
 }

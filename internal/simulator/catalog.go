@@ -6,9 +6,11 @@ package simulator
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 var (
@@ -25,6 +27,10 @@ type catalog struct {
 
 	mu      sync.Mutex // serializes writers
 	current atomic.Pointer[catalogSnapshot]
+	// counters number the lifecycle events per endpoint name. They outlive
+	// the entries, so an endpoint recreated or deleted and created again
+	// never reuses an id, entity name or rollout tag. Guarded by mu.
+	counters map[string]lifecycleCounters
 }
 
 // catalogSnapshot is the catalog at one instant. It is never modified.
@@ -32,8 +38,12 @@ type catalogSnapshot struct {
 	entries []*catalogEntry // in list order
 	byName  map[string]*catalogEntry
 	// listBody is the GET /api/2.0/serving-endpoints body, rendered once per
-	// change so that list requests only copy bytes.
+	// change so that list requests only copy bytes. It lists absent entries
+	// too: listBodyAt leaves them out.
 	listBody []byte
+	// absentUntil is the latest absentUntil of the entries: from then on
+	// listBody is the answer.
+	absentUntil time.Time
 }
 
 // catalogEntry is one endpoint with its current status and its rendered
@@ -43,6 +53,20 @@ type catalogEntry struct {
 	status  endpointStatus
 	summary []byte
 	detail  []byte
+	// history holds ep and the definitions it replaced that may still
+	// serve a window, oldest first; see endpointFor.
+	history []endpointVersion
+	// absentUntil hides the endpoint from every workspace API until then
+	// (lifecycle events hide and recreate with a gap). It follows the
+	// server clock, so tests move through a gap with WithClock.
+	absentUntil time.Time
+}
+
+// endpointVersion is one definition of an endpoint and the instant (Unix ms)
+// it was applied.
+type endpointVersion struct {
+	ep          *endpoint
+	sinceMillis int64
 }
 
 func newCatalog(cfg Config) (*catalog, error) {
@@ -66,17 +90,42 @@ func newCatalog(cfg Config) (*catalog, error) {
 			entries = append(entries, entry)
 		}
 	}
-	c := &catalog{cfg: cfg}
+	c := &catalog{cfg: cfg, counters: make(map[string]lifecycleCounters)}
 	c.publishLocked(entries)
 	return c, nil
 }
 
+// newCatalogEntry builds the entry of an endpoint that serves every window
+// with ep.
 func newCatalogEntry(ep *endpoint, status endpointStatus) (*catalogEntry, error) {
+	return buildEntry(ep, status, []endpointVersion{{ep: ep, sinceMillis: math.MinInt64}}, time.Time{})
+}
+
+func buildEntry(ep *endpoint, status endpointStatus, history []endpointVersion, absentUntil time.Time) (*catalogEntry, error) {
 	summary, detail, err := renderEndpoint(ep, status)
 	if err != nil {
 		return nil, err
 	}
-	return &catalogEntry{ep: ep, status: status, summary: summary, detail: detail}, nil
+	return &catalogEntry{ep: ep, status: status, summary: summary, detail: detail, history: history, absentUntil: absentUntil}, nil
+}
+
+// absent reports whether the endpoint is out of the workspace APIs at now.
+func (e *catalogEntry) absent(now time.Time) bool {
+	return now.Before(e.absentUntil)
+}
+
+// endpointFor returns the definition that serves window w: the newest one
+// applied before the window ended. A completed window is history, so a
+// lifecycle event changes /metrics from the window in progress when it is
+// applied, and every body served for one window is the same. A window older
+// than the history (a clock moved backwards) gets the oldest definition kept.
+func (e *catalogEntry) endpointFor(w window) *endpoint {
+	for i := len(e.history) - 1; i > 0; i-- {
+		if e.history[i].sinceMillis < w.endMillis {
+			return e.history[i].ep
+		}
+	}
+	return e.history[0].ep
 }
 
 // publishLocked makes entries the current catalog. c.mu must be held, or c
@@ -89,17 +138,54 @@ func (c *catalog) publishLocked(entries []*catalogEntry) {
 	}
 	for _, entry := range entries {
 		snap.byName[entry.ep.name] = entry
+		if entry.absentUntil.After(snap.absentUntil) {
+			snap.absentUntil = entry.absentUntil
+		}
 	}
 	c.current.Store(snap)
+}
+
+// listBodyAt is the list API's body at now. Only while an endpoint is
+// absent is it rendered per request.
+func (snap *catalogSnapshot) listBodyAt(now time.Time) []byte {
+	if !now.Before(snap.absentUntil) {
+		return snap.listBody
+	}
+	return renderList(snap.presentEntries(now))
+}
+
+func (snap *catalogSnapshot) presentEntries(now time.Time) []*catalogEntry {
+	if !now.Before(snap.absentUntil) {
+		return snap.entries
+	}
+	present := make([]*catalogEntry, 0, len(snap.entries))
+	for _, entry := range snap.entries {
+		if !entry.absent(now) {
+			present = append(present, entry)
+		}
+	}
+	return present
 }
 
 func (c *catalog) snapshot() *catalogSnapshot {
 	return c.current.Load()
 }
 
+// entry returns the named endpoint, absent or not: the control API still
+// reaches an absent endpoint.
 func (c *catalog) entry(name string) (*catalogEntry, bool) {
 	entry, ok := c.snapshot().byName[name]
 	return entry, ok
+}
+
+// presentEntry returns the named endpoint if the workspace APIs show it at
+// now.
+func (c *catalog) presentEntry(name string, now time.Time) (*catalogEntry, bool) {
+	entry, ok := c.entry(name)
+	if !ok || entry.absent(now) {
+		return nil, false
+	}
+	return entry, true
 }
 
 func (c *catalog) lookup(name string) (*endpoint, bool) {
@@ -110,8 +196,9 @@ func (c *catalog) lookup(name string) (*endpoint, bool) {
 	return entry.ep, true
 }
 
-func (c *catalog) names() []string {
-	entries := c.snapshot().entries
+// names lists the endpoints the list API shows at now, in list order.
+func (c *catalog) names(now time.Time) []string {
+	entries := c.snapshot().presentEntries(now)
 	names := make([]string, len(entries))
 	for i, entry := range entries {
 		names[i] = entry.ep.name
@@ -164,12 +251,18 @@ func (c *catalog) update(name string, patch statusPatch) (*catalogEntry, error) 
 	if err != nil {
 		return nil, err
 	}
-	entry, err := newCatalogEntry(old.ep, status)
+	entry, err := buildEntry(old.ep, status, old.history, old.absentUntil)
 	if err != nil {
 		return nil, err
 	}
+	c.replaceLocked(snap, old, entry)
+	return entry, nil
+}
+
+// replaceLocked publishes snap with old replaced by entry, in its place in
+// the list. c.mu must be held.
+func (c *catalog) replaceLocked(snap *catalogSnapshot, old, entry *catalogEntry) {
 	entries := slices.Clone(snap.entries)
 	entries[slices.Index(entries, old)] = entry
 	c.publishLocked(entries)
-	return entry, nil
 }

@@ -19,15 +19,29 @@
 // End-to-end tests run the simulator as a separate process, so they drive it
 // over HTTP; the /simulator/ paths need no token:
 //
-//	GET    /simulator/truth[?endpoint=NAME]  windows served, deleted endpoints included
-//	GET    /simulator/stats                  request and token counters
-//	GET    /simulator/requests[?reset=1]     /metrics requests per endpoint and credential
-//	DELETE /simulator/requests               zero those counts
-//	GET    /simulator/timeline?endpoint=NAME arrival times (unix ms) of the last 1000 /metrics requests
-//	POST   /simulator/endpoints              create {"name":..., "kind":"cpu"|"gpu"|"multi-entity"|"scale-to-zero"|"fmapi"}
-//	PATCH  /simulator/endpoints/{name}       change ready, config_update, deployment, metrics_status, fault
-//	DELETE /simulator/endpoints/{name}       delete an endpoint
-//	PUT    /simulator/tokens                 replace the static tokens {"tokens":[...]}
+//	GET    /simulator/truth[?endpoint=NAME]   windows served, deleted endpoints included
+//	GET    /simulator/stats                   request and token counters
+//	GET    /simulator/requests[?reset=1]      /metrics requests per endpoint and credential
+//	DELETE /simulator/requests                zero those counts
+//	GET    /simulator/timeline?endpoint=NAME  arrival times (unix ms) of the last 1000 /metrics requests
+//	POST   /simulator/endpoints               create {"name":..., "kind":"cpu"|"gpu"|"multi-entity"|"scale-to-zero"|"fmapi"}
+//	PATCH  /simulator/endpoints/{name}        change ready, config_update, deployment, metrics_status, fault
+//	DELETE /simulator/endpoints/{name}        delete an endpoint
+//	POST   /simulator/endpoints/{name}/events apply a lifecycle event {"event":..., "entity":..., "traffic_percentage":..., "gap":"5s"}
+//	PUT    /simulator/tokens                  replace the static tokens {"tokens":[...]}
+//
+// Lifecycle events change an endpoint the way real workspaces do:
+// add_entity, remove_entity, bump_version and resize change the served
+// entities, retag the tags, recreate gives a new id, hide drops the endpoint
+// from the list for a while, flip_type exposes a family custom_score whose
+// type changes, scale_to_zero and scale_up force and end a scale to zero.
+// Apply them with Server.ApplyEvent, the events path above, or on a
+// schedule (Server.RunSchedule, ParseSchedule, the -lifecycle flag of
+// cmd/workspace-simulator); the Event constants describe each one. The list
+// and get APIs show a change at once, /metrics from the window in progress:
+// a window's body never changes once the window is complete. Each window of
+// the truth carries the description (id, tags, served entities) of the
+// endpoint that served it.
 //
 // Fault-matrix tests run the simulator in-process and make an endpoint's
 // /metrics misbehave with Server.SetFault or PATCH {"fault": {...}}

@@ -5,6 +5,7 @@ package simulator
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strconv"
 	"strings"
@@ -116,10 +117,14 @@ type tag struct {
 
 // endpoint is one simulated serving endpoint. It is immutable once built:
 // what tests change at run time (readiness, metrics status) lives in
-// endpointStatus, so caches keyed by *endpoint stay valid.
+// endpointStatus, and a lifecycle event builds a new endpoint, so caches
+// keyed by *endpoint and the truth of windows already served stay valid.
 type endpoint struct {
-	name            string
-	kind            endpointKind
+	name string
+	kind endpointKind
+	// variant picks the team, environment, workload size and foundation
+	// model; a recreated endpoint keeps it, so it gets its kind's defaults.
+	variant         int
 	id              string
 	creator         string
 	createdMillis   int64
@@ -130,6 +135,13 @@ type endpoint struct {
 	tags            []tag
 	configVersion   int
 	entities        []servedEntity
+
+	// forcedZero keeps the endpoint scaled to zero in every window
+	// (lifecycle event scale_to_zero), whatever its kind.
+	forcedZero bool
+	// customScoreFlips counts flip_type events: once positive, the endpoint
+	// exposes custom_score with the type customScoreType returns.
+	customScoreFlips int
 }
 
 // servedEntity is one model deployed behind an endpoint; it is the unit of
@@ -169,7 +181,7 @@ func newNamedEndpoint(cfg Config, kind endpointKind, name string) *endpoint {
 // name, ordinal) so the catalog is identical across runs with the same seed.
 func deriveEndpoint(cfg Config, kind endpointKind, name string, ordinal int) *endpoint {
 	rng := seededRand(cfg.Seed, name, catalogStream, 0)
-	id := fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
+	id := drawID(rng)
 	created := catalogBaseMillis + rng.Int64N(180*dayMillis)/1000*1000
 	updated := created + rng.Int64N(30*dayMillis)/1000*1000
 	version := 1 + rng.IntN(9)
@@ -178,6 +190,7 @@ func deriveEndpoint(cfg Config, kind endpointKind, name string, ordinal int) *en
 	ep := &endpoint{
 		name:            name,
 		kind:            kind,
+		variant:         ordinal,
 		id:              id,
 		creator:         team + "-owner@example.com",
 		createdMillis:   created,
@@ -244,6 +257,17 @@ func deriveEndpoint(cfg Config, kind endpointKind, name string, ordinal int) *en
 		}}
 	}
 	return ep
+}
+
+// endpointID is the id of the generation-th incarnation of the named
+// endpoint: generation 0 is the one deriveEndpoint builds, each recreate
+// makes the next, so no two incarnations of a name share an id.
+func endpointID(seed int64, name string, generation int) string {
+	return drawID(seededRand(seed, name, catalogStream, int64(generation)))
+}
+
+func drawID(rng *rand.Rand) string {
+	return fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
 }
 
 // gpuWorkloadType names the Databricks GPU workload type whose GPU count

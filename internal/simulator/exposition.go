@@ -33,9 +33,13 @@ func renderExposition(wt WindowTruth) []byte {
 	buf := make([]byte, 0, 256*len(wt.Series))
 	for _, name := range order {
 		family := byName[name]
-		metricType := "gauge"
-		if family[0].Histogram != nil {
-			metricType = "histogram"
+		metricType := family[0].Type
+		switch {
+		case metricType != "":
+		case family[0].Histogram != nil:
+			metricType = typeHistogram
+		default:
+			metricType = typeGauge
 		}
 		buf = append(buf, "# HELP "...)
 		buf = append(buf, name...)

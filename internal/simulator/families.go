@@ -33,4 +33,5 @@ var familyHelp = map[string]string{
 	metricQueueTime:              "Time the requests of the last window spent queued, in milliseconds.",
 	metricGPUUsage:               "Average GPU utilization during the last window, per GPU, in percent.",
 	metricGPUMemoryUsage:         "Average GPU frame-buffer memory utilization during the last window, per GPU, in percent.",
+	metricCustomScore:            "Score the served model reported for the last window.",
 }

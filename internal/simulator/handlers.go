@@ -30,6 +30,7 @@ func (s *Server) routes() http.Handler {
 	other.HandleFunc("POST /simulator/endpoints", s.handleCreateEndpoint)
 	other.HandleFunc("PATCH /simulator/endpoints/{name}", s.handleUpdateEndpoint)
 	other.HandleFunc("DELETE /simulator/endpoints/{name}", s.handleDeleteEndpoint)
+	other.HandleFunc("POST /simulator/endpoints/{name}/events", s.handleEndpointEvent)
 	other.HandleFunc("PUT /simulator/tokens", s.handleSetTokens)
 	other.HandleFunc("POST /oidc/v1/token", s.handleOAuthToken)
 	other.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleAzureToken)
@@ -52,13 +53,13 @@ func (s *Server) trackInFlight(next http.Handler) http.Handler {
 
 func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
 	s.counters.list.Add(1)
-	writeJSONBytes(w, http.StatusOK, s.catalog.snapshot().listBody)
+	writeJSONBytes(w, http.StatusOK, s.catalog.snapshot().listBodyAt(s.now()))
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	s.counters.get.Add(1)
 	name := r.PathValue("name")
-	entry, ok := s.catalog.entry(name)
+	entry, ok := s.catalog.presentEntry(name, s.now())
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))
 		return
@@ -79,7 +80,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	entry, ok := s.catalog.entry(name)
+	entry, ok := s.catalog.presentEntry(name, s.now())
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))
 		return
@@ -89,7 +90,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 		s.serveReplacingFault(w, fault, name)
 		return
 	}
-	ep := entry.ep
+	ep := entry.endpointFor(current)
 	if !ep.kind.hasMetrics() {
 		s.writeNotFound(w, errorCodeNotFound, metricsUnavailableMessage(name))
 		return

@@ -72,11 +72,11 @@ type testServer struct {
 }
 
 // newTestServer serves cfg on a loopback httptest server with a fake clock
-// set to testStart.
-func newTestServer(t *testing.T, cfg Config) *testServer {
+// set to testStart, and the given options.
+func newTestServer(t *testing.T, cfg Config, opts ...Option) *testServer {
 	t.Helper()
 	clock := newFakeClock(testStart)
-	sim, err := New(cfg, WithClock(clock.Now))
+	sim, err := New(cfg, append([]Option{WithClock(clock.Now)}, opts...)...)
 	require.NoError(t, err)
 	ts := httptest.NewServer(sim.Handler())
 	t.Cleanup(func() {
@@ -176,6 +176,9 @@ func observedFromFamilies(t *testing.T, families map[string]*dto.MetricFamily) m
 			switch family.GetType() {
 			case dto.MetricType_GAUGE:
 				value := m.GetGauge().GetValue()
+				series.Value = &value
+			case dto.MetricType_COUNTER:
+				value := m.GetCounter().GetValue()
 				series.Value = &value
 			case dto.MetricType_HISTOGRAM:
 				h := m.GetHistogram()

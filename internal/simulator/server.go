@@ -31,7 +31,10 @@ type Server struct {
 	timeline *arrivalTimeline
 	// accessLog is nil unless WithAccessLog was given.
 	accessLog *accessLog
-	handler   http.Handler
+	// scheduleErrors receives the failed events of RunSchedule; nil logs
+	// them.
+	scheduleErrors func(ScheduledEvent, error)
+	handler        http.Handler
 
 	// closing aborts pending response delays so Close returns promptly.
 	closing   chan struct{}
@@ -87,9 +90,10 @@ func (s *Server) Handler() http.Handler {
 	return s.handler
 }
 
-// Endpoints returns the names of the current endpoints, in list order.
+// Endpoints returns the names of the endpoints the list API shows now, in
+// list order: an endpoint absent after a lifecycle event is left out.
 func (s *Server) Endpoints() []string {
-	return s.catalog.names()
+	return s.catalog.names(s.now())
 }
 
 // Stats returns the request counters, as served by GET /simulator/stats.

@@ -21,18 +21,46 @@ type EndpointTruth struct {
 	Windows []WindowTruth `json:"windows"`
 }
 
-// WindowTruth is everything one /metrics body of one window contains.
+// WindowTruth is everything one /metrics body of one window contains, and
+// the description of the endpoint that served it.
 type WindowTruth struct {
 	// TimestampMillis is the window end, the timestamp of every sample.
-	TimestampMillis int64         `json:"timestamp_ms"`
-	Series          []SeriesTruth `json:"series"`
+	TimestampMillis int64 `json:"timestamp_ms"`
+	// Endpoint is the endpoint as the list and get APIs described it when
+	// it served the window: lifecycle events change the description, and
+	// each window keeps its own.
+	Endpoint EndpointMetaTruth `json:"endpoint"`
+	Series   []SeriesTruth     `json:"series"`
+}
+
+// EndpointMetaTruth is the description of an endpoint that matters to
+// metrics: its id, tags and served entities.
+type EndpointMetaTruth struct {
+	ID       string            `json:"id"`
+	Tags     map[string]string `json:"tags"`
+	Entities []EntityMetaTruth `json:"entities"`
+}
+
+// EntityMetaTruth describes one served entity.
+type EntityMetaTruth struct {
+	Name               string `json:"name"`
+	EntityName         string `json:"entity_name"`
+	EntityVersion      string `json:"entity_version"`
+	WorkloadType       string `json:"workload_type"`
+	WorkloadSize       string `json:"workload_size"`
+	ScaleToZeroEnabled bool   `json:"scale_to_zero_enabled"`
+	TrafficPercentage  int    `json:"traffic_percentage"`
 }
 
 // SeriesTruth is one series: a gauge when Value is set, a histogram when
-// Histogram is set.
+// Histogram is set. Type is set only for custom_score, whose type changes
+// (see the lifecycle event flip_type): "gauge" or "counter" with Value (a
+// counter's Value is the window's value, as for the _total gauges), or
+// "histogram".
 type SeriesTruth struct {
 	Name      string            `json:"name"`
 	Labels    map[string]string `json:"labels"`
+	Type      string            `json:"type,omitempty"`
 	Value     *float64          `json:"value,omitempty"`
 	Histogram *HistogramTruth   `json:"histogram,omitempty"`
 }
@@ -96,8 +124,28 @@ func generateWindowTruth(seed int64, ep *endpoint, w window) WindowTruth {
 	histogramFamily(metricQueueTime, func(v *entityWindowValues) histogramValues { return v.queueTime })
 	gpuFamily(metricGPUUsage, func(v *entityWindowValues) []float64 { return v.gpuUsagePercent })
 	gpuFamily(metricGPUMemoryUsage, func(v *entityWindowValues) []float64 { return v.gpuMemoryPercent })
+	series = append(series, customScoreSeries(seed, ep, entities, w.index)...)
 
-	return WindowTruth{TimestampMillis: w.endMillis, Series: series}
+	return WindowTruth{TimestampMillis: w.endMillis, Endpoint: endpointMeta(ep), Series: series}
+}
+
+func endpointMeta(ep *endpoint) EndpointMetaTruth {
+	meta := EndpointMetaTruth{ID: ep.id, Tags: make(map[string]string, len(ep.tags))}
+	for _, t := range ep.tags {
+		meta.Tags[t.key] = t.value
+	}
+	for _, entity := range ep.entities {
+		meta.Entities = append(meta.Entities, EntityMetaTruth{
+			Name:               entity.name,
+			EntityName:         entity.entityName,
+			EntityVersion:      entity.entityVersion,
+			WorkloadType:       entity.workloadType,
+			WorkloadSize:       entity.workloadSize,
+			ScaleToZeroEnabled: entity.scaleToZero,
+			TrafficPercentage:  entity.trafficPercentage,
+		})
+	}
+	return meta
 }
 
 func entityLabels(v *entityWindowValues) map[string]string {

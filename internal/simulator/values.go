@@ -31,6 +31,7 @@ const (
 	catalogStream     = "\x00catalog"
 	variantStream     = "\x00variant"
 	scaleToZeroStream = "\x00scale-to-zero"
+	customScoreStream = "\x00custom-score"
 )
 
 const (
@@ -65,9 +66,13 @@ func seededRand(seed int64, endpointName, stream string, windowIndex int64) *ran
 	return rand.New(rand.NewPCG(sum, sum^0x9e3779b97f4a7c15))
 }
 
-// scaledToZero reports whether a scale-to-zero endpoint had no replica
-// during the window; it is true for about half of the windows.
+// scaledToZero reports whether the endpoint had no replica during the
+// window: always after the lifecycle event scale_to_zero, and for about half
+// of the windows of a scale-to-zero endpoint.
 func scaledToZero(seed int64, ep *endpoint, windowIndex int64) bool {
+	if ep.forcedZero {
+		return true
+	}
 	if ep.kind != kindScaleToZero {
 		return false
 	}

@@ -26,12 +26,15 @@ const (
 	// kindState: an integer gauge the receiver computes itself (endpoint state, scrape health), stamped with the
 	// scrape time.
 	kindState
+	// kindComputedSum: an integer cumulative sum the receiver computes itself (missed windows), stamped with the
+	// scrape time.
+	kindComputedSum
 )
 
 // metricType is the OpenTelemetry type a kind is emitted as.
 func (k metricKind) metricType() pmetric.MetricType {
 	switch k {
-	case kindWindowedSum:
+	case kindWindowedSum, kindComputedSum:
 		return pmetric.MetricTypeSum
 	case kindWindowedHistogram:
 		return pmetric.MetricTypeHistogram
@@ -149,8 +152,13 @@ var (
 		description: "How many samples the last scrape of the endpoint's metrics yielded.",
 		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeSamples.Enabled },
 	}
+	windowsMissedMetric = metricDef{
+		name: "databricks.serving.windows.missed", unit: "{window}", kind: kindComputedSum,
+		description: "Windows (minutes) the endpoint served that the receiver never scraped, since it started watching the endpoint: Databricks serves only the last minute, so a minute missed by failed scrapes, backoff or a collector restart is gone, and every total lacks it. Alert on increase(...) > 0.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWindowsMissed.Enabled },
+	}
 	// computedMetrics lists them for the catalog test.
-	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric}
+	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric}
 )
 
 // The states Databricks documents; a state it adds later is emitted as reported.

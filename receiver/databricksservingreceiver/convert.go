@@ -4,6 +4,7 @@
 package databricksservingreceiver // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver"
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -23,6 +24,11 @@ import (
 // maxFutureSkew is how far ahead of the collector's clock a sample may be stamped. A little skew between
 // Databricks and the collector host is normal; a timestamp far in the future would pin the series there.
 const maxFutureSkew = 10 * time.Minute
+
+// maxWindowAge is how far behind the collector's clock a sample may be stamped. Databricks serves the last
+// minute; a window an hour old is a stale cache, a clock far off, or a timestamp in seconds read as
+// milliseconds (January 1970).
+const maxWindowAge = time.Hour
 
 // outputGroup is one resource's ResourceMetrics under construction.
 type outputGroup struct {
@@ -77,13 +83,15 @@ type converter struct {
 	scopeVersion  string
 	out           pmetric.ResourceMetricsSlice
 	groups        map[*resourceTemplate]*outputGroup
+	stale         *staleWriter
 	now           time.Time
 	// fallbackWindow stamps samples without a timestamp (see endpointState.windowForUntimedBody).
 	fallbackWindow pcommon.Timestamp
 
-	samples  int     // samples in the body
-	rejected []error // samples that were not added, e.g. a negative count
-	late     int     // windows dropped because they arrived too late
+	samples  int               // samples in the body
+	rejected []error           // samples that were not added, e.g. a negative count
+	late     int               // windows dropped because they arrived too late
+	newest   pcommon.Timestamp // the newest plausible sample timestamp of the body (0 when none)
 
 	// Scratch space reused from sample to sample: the series key, sorted labels, a histogram window.
 	keyBuf    []byte
@@ -99,6 +107,7 @@ func newConverter(ep *endpointState, cfg *Config, scopeVersion string, out pmetr
 		scopeVersion:  scopeVersion,
 		out:           out,
 		groups:        map[*resourceTemplate]*outputGroup{},
+		stale:         newStaleWriter(scopeVersion, out),
 		now:           now,
 	}
 }
@@ -134,30 +143,34 @@ func (c *converter) convertFamilies(families []exposition.Family) {
 }
 
 func (c *converter) convertSample(def metricDef, typ dto.MetricType, s *exposition.Sample) error {
-	window := c.fallbackWindow
-	if s.HasTimestamp {
-		window = pcommon.Timestamp(s.TimestampMs * 1e6)
-		if s.TimestampMs <= 0 || window.AsTime().After(c.now.Add(maxFutureSkew)) {
-			return fmt.Errorf("timestamp %d ms is not a plausible window (zero, negative or more than %s ahead of the collector's clock)", s.TimestampMs, maxFutureSkew)
-		}
+	window, err := c.window(s)
+	if err != nil {
+		return err
 	}
-	ref := c.sampleSeries(c.ep.resources.forSample(s.Labels), def, s.Labels)
+	tmpl, matchedKey := c.ep.resources.forSample(s.Labels, c.ep.entityLabel)
+	if matchedKey != "" {
+		c.ep.entityLabel = matchedKey
+	}
+	ref := c.sampleSeries(tmpl, def, s.Labels)
 	switch def.kind {
 	case kindGauge:
 		value, ok := sampleValue(typ, s)
 		if !ok {
 			return errNotANumber
 		}
-		if !c.ep.acc.NewGaugeSample(ref.key, window) {
+		em := c.ep.acc.AddGauge(ref.series(), accumulator.KindGauge, window)
+		c.endStream(em)
+		if !em.Emit {
 			return nil
 		}
-		return c.appendNumber(ref, 0, window, value)
+		return c.appendNumber(ref, 0, em.Timestamp, value)
 	case kindWindowedSum:
 		value, ok := sampleValue(typ, s)
 		if !ok {
 			return errNotANumber
 		}
-		em, total, err := c.ep.acc.AddSum(ref.key, window, value, c.ep.baseline)
+		em, total, err := c.ep.acc.AddSum(ref.series(), window, value, c.ep.baseline)
+		c.endStream(em)
 		if err != nil || !em.Emit {
 			return err
 		}
@@ -168,42 +181,84 @@ func (c *converter) convertSample(def metricDef, typ dto.MetricType, s *expositi
 		}
 		return c.appendNumber(ref, em.Start, em.Timestamp, total)
 	case kindWindowedHistogram:
-		if typ != dto.MetricType_HISTOGRAM {
-			return errors.New("histogram sample has no buckets, sum or count")
-		}
-		h, err := c.histogramWindow(&s.Histogram)
-		if err != nil {
-			return err
-		}
-		em, total, err := c.ep.acc.AddHistogram(ref.key, window, h, c.ep.baseline)
-		if err != nil || !em.Emit {
-			return err
-		}
-		if em.Opens {
-			zero := accumulator.Histogram{Bounds: total.Bounds, Counts: make([]uint64, len(total.Counts))}
-			if err := c.appendHistogram(ref, em.Start, em.Start, zero); err != nil {
-				return err
-			}
-		}
-		return c.appendHistogram(ref, em.Start, em.Timestamp, total)
+		return c.convertHistogram(ref, typ, window, s)
 	case kindSummary:
 		if typ != dto.MetricType_SUMMARY {
 			return errors.New("summary sample has no quantiles, sum or count")
 		}
-		if !c.ep.acc.NewGaugeSample(ref.key, window) {
+		em := c.ep.acc.AddGauge(ref.series(), accumulator.KindSummary, window)
+		c.endStream(em)
+		if !em.Emit {
 			return nil
 		}
-		return c.appendSummary(ref, window, &s.Summary)
+		return c.appendSummary(ref, em.Timestamp, &s.Summary)
 	}
 	return nil
 }
 
+func (c *converter) convertHistogram(ref *seriesRef, typ dto.MetricType, window pcommon.Timestamp, s *exposition.Sample) error {
+	if typ != dto.MetricType_HISTOGRAM {
+		return errors.New("histogram sample has no buckets, sum or count")
+	}
+	h, err := c.histogramWindow(&s.Histogram)
+	if err != nil {
+		return err
+	}
+	em, total, err := c.ep.acc.AddHistogram(ref.series(), window, h, c.ep.baseline)
+	c.endStream(em)
+	if err != nil || !em.Emit {
+		return err
+	}
+	if em.Opens {
+		zero := accumulator.Histogram{Bounds: total.Bounds, Counts: make([]uint64, len(total.Counts))}
+		if err := c.appendHistogram(ref, em.Start, em.Start, zero); err != nil {
+			return err
+		}
+	}
+	return c.appendHistogram(ref, em.Start, em.Timestamp, total)
+}
+
+// endStream writes the stale marker of the stream an observation moved its source away from.
+func (c *converter) endStream(em accumulator.Emission) {
+	if em.Ended == "" {
+		return
+	}
+	if ref, ok := c.ep.series[em.Ended]; ok {
+		c.stale.write(ref, em.EndedAt)
+	}
+}
+
+// window returns the window a sample belongs to: its timestamp, which must be plausible, or the body's fallback
+// window when it has none.
+func (c *converter) window(s *exposition.Sample) (pcommon.Timestamp, error) {
+	if !s.HasTimestamp {
+		return c.fallbackWindow, nil
+	}
+	ms, nowMs := s.TimestampMs, c.now.UnixMilli()
+	switch {
+	case ms <= 0:
+		return 0, fmt.Errorf("timestamp %d ms is not a plausible window: zero or negative", ms)
+	case ms > nowMs+maxFutureSkew.Milliseconds():
+		return 0, fmt.Errorf("timestamp %d ms is %s ahead of the collector's clock, more than the %s allowed: check the clocks of the collector's host and of whatever serves the metrics",
+			ms, time.Duration(ms-nowMs)*time.Millisecond, maxFutureSkew)
+	case ms < nowMs-maxWindowAge.Milliseconds():
+		if ms < math.MaxInt64/1000 && ms*1000 > nowMs-maxWindowAge.Milliseconds() && ms*1000 < nowMs+maxFutureSkew.Milliseconds() {
+			return 0, fmt.Errorf("timestamp %d looks like seconds since the epoch: the exposition format stamps samples in milliseconds (%d)", ms, ms*1000)
+		}
+		return 0, fmt.Errorf("timestamp %d ms is %s behind the collector's clock, more than the %s allowed: Databricks serves the last minute, so the body is stale or a clock is wrong",
+			ms, time.Duration(nowMs-ms)*time.Millisecond, maxWindowAge)
+	}
+	window := pcommon.Timestamp(ms) * pcommon.Timestamp(time.Millisecond)
+	c.newest = max(c.newest, window)
+	return window, nil
+}
+
 var errNotANumber = errors.New("the sample is not a number (a histogram or summary where a gauge or count was expected)")
 
-// sampleSeries returns the series record of a sample, creating it with its attributes on first sight: the
-// attribute set of a series is built once, not for every point.
+// sampleSeries returns the stream record of a sample, creating it with its attributes on first sight: the
+// attribute set of a stream is built once, not for every point.
 func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels []exposition.Label) *seriesRef {
-	b := c.keyPrefix(tmpl, def)
+	b := c.streamKeyPrefix(tmpl, def)
 	if def.extraAttribute != nil {
 		b = appendPair(b, def.extraAttribute[0], def.extraAttribute[1])
 	}
@@ -217,7 +272,7 @@ func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels [
 		b = appendPair(b, l.Name, l.Value)
 	}
 	c.keyBuf = b
-	return c.series(b, tmpl, def, func() []exposition.Label {
+	return c.series(b, tmpl, def, false, func() []exposition.Label {
 		// A copy: the parser reuses the sample's label slice for the next body.
 		attrs := make([]exposition.Label, len(labels), len(labels)+1)
 		copy(attrs, labels)
@@ -228,20 +283,31 @@ func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels [
 	})
 }
 
-// keyPrefix starts a series key in the converter's key buffer: the resource's key, then the emitted name. The
-// attributes follow in name order (appendPair).
-func (c *converter) keyPrefix(tmpl *resourceTemplate, def metricDef) []byte {
-	b := append(c.keyBuf[:0], tmpl.key...)
+// sourceOffset is where the source key starts in a stream key: after the kind and the resource's key.
+const sourceOffset = 1 + resourceKeyLength + 1
+
+// streamKeyPrefix starts a stream key in the converter's key buffer: the kind (streams of different types never
+// share a key), the resource's key, then the source key, which begins with the emitted name; the attributes
+// follow in name order (appendPair). The source key (from sourceOffset on) is what identifies the series in
+// Databricks: it does not depend on the resource.
+func (c *converter) streamKeyPrefix(tmpl *resourceTemplate, def metricDef) []byte {
+	b := append(c.keyBuf[:0], byte(def.kind))
+	b = append(b, tmpl.key...)
 	b = append(b, '\xfd')
 	return append(b, def.name...)
 }
 
-// series looks up the series record of key, creating it (with the attributes that attributes returns) when the
-// endpoint has none. The lookup does not allocate; only a new series does.
-func (c *converter) series(key []byte, tmpl *resourceTemplate, def metricDef, attributes func() []exposition.Label) *seriesRef {
+// series looks up the stream record of key, creating it (with the attributes that attributes returns) when the
+// endpoint has none. The lookup does not allocate; only a new stream does. computed streams (the metrics the
+// receiver computes per resource) are their own source.
+func (c *converter) series(key []byte, tmpl *resourceTemplate, def metricDef, computed bool, attributes func() []exposition.Label) *seriesRef {
 	ref, ok := c.ep.series[string(key)]
 	if !ok {
 		ref = &seriesRef{key: string(key), resource: tmpl, def: def, attrs: attributes()}
+		ref.source = ref.key[sourceOffset:]
+		if computed {
+			ref.source = ref.key
+		}
 		c.ep.series[ref.key] = ref
 	}
 	ref.touched = c.now
@@ -254,20 +320,19 @@ func (c *converter) appendNumber(ref *seriesRef, start, ts pcommon.Timestamp, va
 		return err
 	}
 	var dp pmetric.NumberDataPoint
-	if ref.def.kind == kindWindowedSum {
+	if ref.def.kind.metricType() == pmetric.MetricTypeSum {
 		dp = metric.Sum().DataPoints().AppendEmpty()
 	} else {
 		dp = metric.Gauge().DataPoints().AppendEmpty()
 	}
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(ts)
-	if ref.def.kind == kindState {
+	if ref.def.kind == kindState || ref.def.kind == kindComputedSum {
 		dp.SetIntValue(int64(value))
 	} else {
 		dp.SetDoubleValue(value)
 	}
 	ref.putAttributes(dp.Attributes())
-	ref.emitted = true
 	return nil
 }
 
@@ -286,7 +351,6 @@ func (c *converter) appendHistogram(ref *seriesRef, start, ts pcommon.Timestamp,
 	ref.putAttributes(dp.Attributes())
 	// The accumulator's bounds: it replaces them on a layout change rather than changing them.
 	ref.bounds = h.Bounds
-	ref.emitted = true
 	return nil
 }
 
@@ -306,7 +370,6 @@ func (c *converter) appendSummary(ref *seriesRef, ts pcommon.Timestamp, s *expos
 		qv.SetValue(q.Value)
 	}
 	ref.putAttributes(dp.Attributes())
-	ref.emitted = true
 	return nil
 }
 
@@ -318,6 +381,8 @@ func appendPair(b []byte, name, value string) []byte {
 }
 
 func compareLabels(a, b exposition.Label) int { return strings.Compare(a.Name, b.Name) }
+
+func compareBuckets(a, b exposition.Bucket) int { return cmp.Compare(a.UpperBound, b.UpperBound) }
 
 // sampleValue reads a number sample whatever its declared type: Databricks' own guidance disagrees on whether the
 // "_total" families are counters or gauges, and the meaning does not depend on it.
@@ -337,6 +402,11 @@ func (c *converter) histogramWindow(h *exposition.Histogram) (accumulator.Histog
 		return accumulator.Histogram{}, fmt.Errorf("count: %w", err)
 	}
 	out := accumulator.Histogram{Bounds: c.bounds[:0], Counts: c.counts[:0], Sum: h.Sum, Count: count}
+	// Buckets may be listed in any order (Prometheus accepts that too); the walk below needs them ascending.
+	// The parser's slice is sorted in place: it is this sample's alone.
+	if !slices.IsSortedFunc(h.Buckets, compareBuckets) {
+		slices.SortStableFunc(h.Buckets, compareBuckets)
+	}
 	var previous uint64
 	for _, b := range h.Buckets {
 		cumulative, err := observationCount(b.CumulativeCount)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
@@ -28,12 +27,15 @@ type endpointState struct {
 	name string
 	acc  *accumulator.Accumulator
 	// baseline is true until the first successful scrape of an endpoint that may have been counted before: one
-	// present when the receiver started, or one that returns to the list after it left (see docs/metrics.md).
+	// present when the receiver started, or one whose state was reset (see docs/metrics.md).
 	baseline    bool
 	description workspace.Endpoint
 	resources   endpointResources
-	// series holds every series of the endpoint by accumulator key: its attributes, and how it was emitted, to
-	// mark it stale when the endpoint goes.
+	// describedAt is when the endpoint was last described because its metrics named an unknown served entity.
+	describedAt time.Time
+	// entityLabel is the label key whose value last matched a described served entity (see attribution.go).
+	entityLabel string
+	// series holds every output stream of the endpoint by stream key: its attributes and where it is written.
 	series map[string]*seriesRef
 	// evictedAt is when idle series were last looked for.
 	evictedAt time.Time
@@ -45,6 +47,9 @@ type endpointState struct {
 	untimedBodyHash uint64
 	untimedWindow   pcommon.Timestamp
 
+	// windows counts the windows the endpoint served that were never scraped (see missed.go).
+	windows windowTracker
+
 	// failures counts consecutive answers that call for backoff (404, 429, 503); retryAt is when the endpoint
 	// is asked again.
 	failures int
@@ -54,17 +59,23 @@ type endpointState struct {
 	condition string
 }
 
-// seriesRef is what the receiver keeps of one series between scrapes: its key in the accumulator, where and how
-// it is emitted, and its attribute set, built once when the series first appears.
+// seriesRef is what the receiver keeps of one output stream between scrapes: its keys in the accumulator, where
+// and how it is written, and its attribute set, built once when the stream first appears.
 type seriesRef struct {
-	key      string
+	// key is the stream's key: kind, resource key, then the source key (see streamKey).
+	key string
+	// source is the key of the Databricks series the stream writes (a suffix of key for samples; key itself for
+	// the metrics the receiver computes).
+	source   string
 	resource *resourceTemplate
 	def      metricDef
 	attrs    []exposition.Label // the point attributes: the sample's labels, and the family's extra attribute
 	bounds   []float64          // histograms: the bucket layout, so every bucket series gets its stale marker
-	// emitted is true once a point of the series went out: only those get stale markers.
-	emitted bool
-	touched time.Time // the last scrape that saw the series
+	touched  time.Time          // the last scrape that saw the series
+}
+
+func (ref *seriesRef) series() accumulator.Series {
+	return accumulator.Series{Source: ref.source, Stream: ref.key}
 }
 
 func newEndpointState(description workspace.Endpoint, resources endpointResources, baseline bool) *endpointState {
@@ -88,7 +99,7 @@ func (ref *seriesRef) putAttributes(attrs pcommon.Map) {
 
 // evictIdle forgets the series not seen since before cutoff, in the accumulator and here. It looks at most once
 // a minute: series live for idleSeriesLifetime, so looking on every scrape would only cost time. A series record
-// is touched whenever its accumulator series is (and also for samples the accumulator rejected), so sweeping the
+// is touched whenever its accumulator stream is (and also for samples the accumulator rejected), so sweeping the
 // records by their own time covers both.
 func (ep *endpointState) evictIdle(now, cutoff time.Time) {
 	if now.Sub(ep.evictedAt) < time.Minute {
@@ -101,6 +112,42 @@ func (ep *endpointState) evictIdle(now, cutoff time.Time) {
 			delete(ep.series, key)
 		}
 	}
+}
+
+// setDescription applies a new description of the endpoint. Streams of resources that no longer exist (a
+// served entity removed, a new version, changed tags or id) end at once with stale markers; their sources go on
+// in the new resources' streams with what they counted (see the accumulator package).
+func (ep *endpointState) setDescription(desc workspace.Endpoint, resources endpointResources, stale *staleWriter) {
+	resources.keepTemplatesOf(ep.resources)
+	ep.description, ep.resources = desc, resources
+	ep.endStreams(stale, func(ref *seriesRef) bool { return !resources.has(ref.resource) })
+}
+
+// endStreams closes the open streams that end selects, each with a stale marker (a point without a value,
+// which the remote-write exporter turns into a Prometheus stale marker), so graphs and alerts stop showing them
+// at once instead of after Prometheus' five-minute lookback.
+func (ep *endpointState) endStreams(stale *staleWriter, end func(*seriesRef) bool) {
+	for key, ref := range ep.series {
+		if !end(ref) {
+			continue
+		}
+		if at, ok := ep.acc.End(key); ok {
+			stale.write(ref, at)
+		}
+	}
+}
+
+// reset gives the endpoint clean state after a bug (a recovered panic) left it in an unknown one: every total
+// and counted window is forgotten, the next scrape is a baseline (its window may have been counted), and only
+// the last timestamp of each stream is kept, so nothing is written before what was written already.
+func (ep *endpointState) reset(resources endpointResources) {
+	ep.acc.Reset()
+	ep.resources = resources
+	ep.series = map[string]*seriesRef{}
+	ep.baseline = true
+	ep.statesWritten = ""
+	ep.untimedBodyHash, ep.untimedWindow = 0, 0
+	ep.windows = windowTracker{}
 }
 
 // backOff records an answer that calls for waiting and returns how long the endpoint waits: retryAfter when
@@ -139,50 +186,4 @@ func (ep *endpointState) windowForUntimedBody(body []byte, now time.Time) pcommo
 	ep.untimedBodyHash = sum
 	ep.untimedWindow = max(pcommon.NewTimestampFromTime(now.Truncate(time.Millisecond)), ep.untimedWindow+pcommon.Timestamp(time.Millisecond))
 	return ep.untimedWindow
-}
-
-// staleMarkers writes a NoRecordedValue point (a Prometheus stale marker) for every series the endpoint emitted,
-// after its last point, so Prometheus stops showing a deleted endpoint at once instead of five minutes later.
-func (ep *endpointState) staleMarkers(now time.Time, scopeVersion string, out pmetric.ResourceMetricsSlice) {
-	groups := map[*resourceTemplate]*outputGroup{}
-	for key, ref := range ep.series {
-		if !ref.emitted {
-			continue
-		}
-		g := groups[ref.resource]
-		if g == nil {
-			g = newOutputGroup(ref.resource, scopeVersion, out)
-			groups[ref.resource] = g
-		}
-		m, err := g.metric(ref.def)
-		if err != nil {
-			continue
-		}
-		ts := max(pcommon.NewTimestampFromTime(now), ep.acc.LastEmitted(key)+pcommon.Timestamp(time.Millisecond))
-		noValue := pmetric.DefaultDataPointFlags.WithNoRecordedValue(true)
-		switch ref.def.kind {
-		case kindGauge, kindState:
-			dp := m.Gauge().DataPoints().AppendEmpty()
-			dp.SetTimestamp(ts)
-			dp.SetFlags(noValue)
-			ref.putAttributes(dp.Attributes())
-		case kindWindowedSum:
-			dp := m.Sum().DataPoints().AppendEmpty()
-			dp.SetTimestamp(ts)
-			dp.SetFlags(noValue)
-			ref.putAttributes(dp.Attributes())
-		case kindWindowedHistogram:
-			dp := m.Histogram().DataPoints().AppendEmpty()
-			dp.SetTimestamp(ts)
-			dp.SetFlags(noValue)
-			dp.ExplicitBounds().FromRaw(ref.bounds)
-			dp.BucketCounts().FromRaw(make([]uint64, len(ref.bounds)+1))
-			ref.putAttributes(dp.Attributes())
-		case kindSummary:
-			dp := m.Summary().DataPoints().AppendEmpty()
-			dp.SetTimestamp(ts)
-			dp.SetFlags(noValue)
-			ref.putAttributes(dp.Attributes())
-		}
-	}
 }

@@ -229,7 +229,7 @@ func TestRetryAfterAndBackoffBoundTheRequestRate(t *testing.T) {
 
 func TestBoundedConcurrencyAndSpreadStartOffsets(t *testing.T) {
 	ws := newSimulatedWorkspace(t, func(c *simulator.Config) { c.CPU = 40; c.ResponseDelay = 50 * time.Millisecond })
-	s := newTestScraper(t, ws.srv.URL, func(c *Config) { c.MaxConcurrency = 4 })
+	s := newRealTimeScraper(t, ws.srv.URL, func(c *Config) { c.MaxConcurrency = 4 })
 	_, err := scrapeOnce(t, s)
 	require.NoError(t, err)
 	assert.LessOrEqual(t, ws.sim.Stats().MaxInFlight, int64(4), "max_concurrency is honoured")
@@ -237,7 +237,7 @@ func TestBoundedConcurrencyAndSpreadStartOffsets(t *testing.T) {
 
 	// Spread: 40 endpoints over the first half of a 2 s interval, each at the same offset every cycle.
 	ws = newSimulatedWorkspace(t, func(c *simulator.Config) { c.CPU = 40 })
-	s = newTestScraper(t, ws.srv.URL, func(c *Config) { c.SpreadRequests = true; c.CollectionInterval = 2 * time.Second })
+	s = newRealTimeScraper(t, ws.srv.URL, func(c *Config) { c.SpreadRequests = true; c.CollectionInterval = 2 * time.Second })
 	offsets := func() map[string]time.Duration {
 		start := time.Now()
 		_, err := scrapeOnce(t, s)
@@ -315,7 +315,7 @@ func TestTLSVerificationIsOnByDefault(t *testing.T) {
 	srv := httptest.NewTLSServer(sim.Handler())
 	defer srv.Close()
 
-	s := newTestScraper(t, srv.URL, func(c *Config) { c.Endpoints = []string{"cpu-endpoint-0"} })
+	s := newRealTimeScraper(t, srv.URL, func(c *Config) { c.Endpoints = []string{"cpu-endpoint-0"} })
 	md, err := scrapeOnce(t, s)
 	require.Error(t, err, "a self-signed certificate is refused")
 	assert.Contains(t, err.Error(), "certificate")
@@ -324,7 +324,7 @@ func TestTLSVerificationIsOnByDefault(t *testing.T) {
 
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600))
-	s = newTestScraper(t, srv.URL, func(c *Config) {
+	s = newRealTimeScraper(t, srv.URL, func(c *Config) {
 		c.Endpoints = []string{"cpu-endpoint-0"}
 		c.ClientConfig.TLS = configtls.ClientConfig{Config: configtls.Config{CAFile: caFile}}
 	})
@@ -334,11 +334,11 @@ func TestTLSVerificationIsOnByDefault(t *testing.T) {
 
 func TestAPanicFailsOneEndpointNotTheCollector(t *testing.T) {
 	ws := newSimulatedWorkspace(t)
-	s := newTestScraper(t, ws.srv.URL)
+	s := newRealTimeScraper(t, ws.srv.URL)
 	_, err := scrapeOnce(t, s)
 	require.NoError(t, err)
-	// Corrupt one endpoint's state so that converting its samples dereferences nil: a stand-in for any bug.
-	s.endpoints["cpu-endpoint-1"].resources = endpointResources{}
+	// Corrupt one endpoint's state so that recording its scrape health dereferences nil: a stand-in for any bug.
+	s.endpoints["cpu-endpoint-1"].resources.endpoint = nil
 	md, err := scrapeOnce(t, s)
 	require.Error(t, err)
 	assert.True(t, scrapererror.IsPartialScrapeError(err))
@@ -348,4 +348,15 @@ func TestAPanicFailsOneEndpointNotTheCollector(t *testing.T) {
 		require.True(t, ok, healthy)
 		assert.Equal(t, 1.0, up, healthy)
 	}
+	up, errorType, ok := upOf(md, "cpu-endpoint-1")
+	require.True(t, ok, "the endpoint that panicked still reports its scrape health")
+	assert.Equal(t, 0.0, up)
+	assert.Equal(t, "internal", errorType)
+
+	// Its state was reset: the next cycle scrapes it again from clean state.
+	md, err = scrapeOnce(t, s)
+	require.NoError(t, err)
+	up, _, ok = upOf(md, "cpu-endpoint-1")
+	require.True(t, ok)
+	assert.Equal(t, 1.0, up)
 }

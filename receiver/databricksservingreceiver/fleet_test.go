@@ -100,7 +100,7 @@ func findPoints(md pmetric.Metrics, name string, want map[string]string) []found
 
 func TestDiscoveryRefreshesOnItsOwnInterval(t *testing.T) {
 	ws := newFakeWorkspace(t)
-	ws.addEndpoint("fraud", "", serve(textFormat, readBody(t, "cpu_endpoint.txt")))
+	ws.addEndpoint("fraud", "", serve(textFormat, readBody(t, "cpu_endpoint.txt")), "readmission_model-8")
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
 	clock := &fakeClock{t: time.UnixMilli(bodyTimestamp).Add(30 * time.Second)}
@@ -238,14 +238,15 @@ func TestEndpointChurn(t *testing.T) {
 	md = next()
 	assert.Empty(t, findPoints(md, "databricks.serving.request.count", gone), "stale markers are written once")
 
-	// The endpoint comes back: it may have been counted before it left, so it starts with a baseline.
+	// The endpoint comes back within idleSeriesLifetime: the receiver still knows which windows it counted, so
+	// it counts the new one, in a new stream that starts after the stale marker.
 	ws.addEndpoint("goes", "", fixed, "readmission_model-8")
 	md = next()
-	assert.Empty(t, findPoints(md, "databricks.serving.request.count", gone))
-	md = next()
 	back := findPoints(md, "databricks.serving.request.count", gone)
-	require.Len(t, back, 2)
+	require.Len(t, back, 2, "zero point and the window it had not counted")
+	assert.Equal(t, 0.0, back[0].value)
 	assert.Equal(t, 37.0, back[1].value)
+	assert.Greater(t, back[0].ts, stale[0].ts, "nothing is written at or before the stale marker")
 }
 
 func TestScrapeHealth(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
@@ -27,7 +28,16 @@ const (
 	errorTypeServerError = "server_error"
 	errorTypeNetwork     = "network"
 	errorTypeLimit       = "limit"
+	// errorTypeInternal is a bug in the receiver that the endpoint's answer or state triggered: the scrape was
+	// dropped and the endpoint's state reset (see scrapeEndpoint).
+	errorTypeInternal = "internal"
 )
+
+// internalError marks a scrape that failed because of a bug in the receiver (a recovered panic).
+type internalError struct{ err error }
+
+func (e *internalError) Error() string { return e.err.Error() }
+func (e *internalError) Unwrap() error { return e.err }
 
 // parseError marks a body that could not be parsed.
 type parseError struct{ err error }
@@ -43,7 +53,10 @@ func classifyError(err error) string {
 	var netErr net.Error
 	var limitErr *limitError
 	var bodyLimitErr *workspace.BodyLimitError
+	var internalErr *internalError
 	switch {
+	case errors.As(err, &internalErr):
+		return errorTypeInternal
 	case errors.As(err, &limitErr), errors.As(err, &bodyLimitErr):
 		return errorTypeLimit
 	case errors.As(err, &authErr), errors.Is(err, workspace.ErrHTMLPage):
@@ -68,8 +81,9 @@ func classifyError(err error) string {
 	}
 }
 
-// recordScrapeHealth writes the endpoint's scrape.up, scrape.duration and scrape.samples points.
-func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, scrapeErr error) {
+// recordScrapeHealth writes the endpoint's scrape.up, scrape.duration, scrape.samples and windows.missed points.
+// missed is how many windows the endpoint served since its last scrape that no scrape saw.
+func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, scrapeErr error, missed int) {
 	ts := pcommon.NewTimestampFromTime(start)
 	tmpl := c.ep.resources.endpoint
 	if scrapeErr != nil {
@@ -79,6 +93,21 @@ func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, 
 	}
 	c.recordComputed(tmpl, scrapeDurationMetric, "", "", ts, duration.Seconds())
 	c.recordComputed(tmpl, scrapeSamplesMetric, "", "", ts, float64(c.samples))
+	c.recordMissedWindows(tmpl, ts, missed)
+}
+
+// recordMissedWindows adds missed to the endpoint's count of missed windows and writes it: on every scrape, so
+// that an alert on its increase sees the series from the first cycle.
+func (c *converter) recordMissedWindows(tmpl *resourceTemplate, ts pcommon.Timestamp, missed int) {
+	if !windowsMissedMetric.enabled(c.metricsConfig) {
+		return
+	}
+	ref := c.computedSeries(tmpl, windowsMissedMetric, "", "")
+	em, total := c.ep.acc.AddComputedSum(ref.series(), ts, float64(missed))
+	if em.Opens {
+		_ = c.appendNumber(ref, em.Start, em.Start, 0)
+	}
+	_ = c.appendNumber(ref, em.Start, em.Timestamp, total)
 }
 
 // stateRewriteInterval is how often the state metrics are written while they do not change. They can only
@@ -153,19 +182,25 @@ func (c *converter) recordComputed(tmpl *resourceTemplate, def metricDef, attrKe
 	if !def.enabled(c.metricsConfig) {
 		return
 	}
-	b := c.keyPrefix(tmpl, def)
+	ref := c.computedSeries(tmpl, def, attrKey, attrValue)
+	em := c.ep.acc.AddGauge(ref.series(), accumulator.KindGauge, ts)
+	if !em.Emit {
+		return
+	}
+	_ = c.appendNumber(ref, 0, em.Timestamp, value)
+}
+
+// computedSeries returns the stream record of a computed metric of tmpl with at most one attribute.
+func (c *converter) computedSeries(tmpl *resourceTemplate, def metricDef, attrKey, attrValue string) *seriesRef {
+	b := c.streamKeyPrefix(tmpl, def)
 	if attrKey != "" {
 		b = appendPair(b, attrKey, attrValue)
 	}
 	c.keyBuf = b
-	ref := c.series(b, tmpl, def, func() []exposition.Label {
+	return c.series(b, tmpl, def, true, func() []exposition.Label {
 		if attrKey == "" {
 			return nil
 		}
 		return []exposition.Label{{Name: attrKey, Value: attrValue}}
 	})
-	if !c.ep.acc.NewGaugeSample(ref.key, ts) {
-		return
-	}
-	_ = c.appendNumber(ref, 0, ts, value)
 }

@@ -21,48 +21,52 @@ const endpointTagAttributePrefix = "databricks.serving.endpoint.tag."
 
 // resourceTemplate is the resource of one endpoint or of one of its served entities.
 type resourceTemplate struct {
-	// key is a 64-bit hash of the attributes' fingerprint. It prefixes the key of every series of the resource,
-	// so a change of metadata (a new version, a new tag) starts new series with their own start instead of
-	// continuing old totals under new labels, which Datadog would count again from zero. A hash, not the
-	// fingerprint itself: every series key carries it, and the fingerprint of a served entity runs to hundreds
-	// of bytes.
+	// key is a 64-bit hash of the attributes' fingerprint (resourceKeyLength bytes). It is part of the key of
+	// every output stream of the resource, so a change of metadata (a new version, a new tag) starts new streams
+	// with their own start instead of continuing old totals under new labels, which Datadog would count again
+	// from zero. Which windows were counted is remembered apart from it (see the accumulator package), so a new
+	// stream never counts a window the old one counted. A hash, not the fingerprint itself: every stream key
+	// carries it, and the fingerprint of a served entity runs to hundreds of bytes.
 	key      string
 	resource pcommon.Resource
+	// entity is the served entity's name ("" for the endpoint's own resource).
+	entity string
 }
+
+// resourceKeyLength is the length of resourceTemplate.key.
+const resourceKeyLength = 8
 
 // endpointResources are the resources an endpoint's metrics are grouped into: one per served entity, and the
 // endpoint's own for samples that name no served entity (and for scrape health and endpoint state).
 type endpointResources struct {
 	endpoint *resourceTemplate
-	entities map[string]*resourceTemplate // by served entity name
+	// entities are the described served entities by name: those of the endpoint's configuration, then those
+	// of a configuration update in progress.
+	entities map[string]*resourceTemplate
+	// provisional are served entities that the metrics name but no description does yet, by name (see
+	// attribution.go). They carry the endpoint's attributes and the entity's name.
+	provisional map[string]*resourceTemplate
+	cfg         metadata.ResourceAttributesConfig
+	host        string
 }
 
 func newEndpointResources(cfg metadata.ResourceAttributesConfig, host string, ep workspace.Endpoint) endpointResources {
 	rb := metadata.NewResourceBuilder(cfg)
 	setEndpointAttributes(rb, host, ep)
-	out := endpointResources{endpoint: newTemplate(rb.Emit(), cfg, ep), entities: map[string]*resourceTemplate{}}
-	for _, entity := range ep.Config.ServedEntities {
-		if entity.Name == "" {
-			continue
+	out := endpointResources{
+		endpoint: newTemplate(rb.Emit(), cfg, ep), entities: map[string]*resourceTemplate{},
+		provisional: map[string]*resourceTemplate{}, cfg: cfg, host: host,
+	}
+	for _, config := range []workspace.EndpointConfig{ep.Config, ep.PendingConfig} {
+		for _, entity := range config.ServedEntities {
+			if _, known := out.entities[entity.Name]; entity.Name == "" || known {
+				continue
+			}
+			setEndpointAttributes(rb, host, ep)
+			setEntityAttributes(rb, entity)
+			out.entities[entity.Name] = newTemplate(rb.Emit(), cfg, ep)
+			out.entities[entity.Name].entity = entity.Name
 		}
-		setEndpointAttributes(rb, host, ep)
-		rb.SetDatabricksServingServedEntityName(entity.Name)
-		if entity.EntityName != "" {
-			rb.SetDatabricksServingServedEntityEntityName(entity.EntityName)
-		}
-		if entity.EntityVersion != "" {
-			rb.SetDatabricksServingServedEntityEntityVersion(entity.EntityVersion)
-		}
-		if entity.WorkloadType != "" {
-			rb.SetDatabricksServingServedEntityWorkloadType(entity.WorkloadType)
-		}
-		if entity.WorkloadSize != "" {
-			rb.SetDatabricksServingServedEntityWorkloadSize(entity.WorkloadSize)
-		}
-		if entity.ScaleToZeroEnabled != nil {
-			rb.SetDatabricksServingServedEntityScaleToZeroEnabled(*entity.ScaleToZeroEnabled)
-		}
-		out.entities[entity.Name] = newTemplate(rb.Emit(), cfg, ep)
 	}
 	return out
 }
@@ -78,6 +82,25 @@ func setEndpointAttributes(rb *metadata.ResourceBuilder, host string, ep workspa
 	}
 	if ep.EndpointType != "" {
 		rb.SetDatabricksServingEndpointType(ep.EndpointType)
+	}
+}
+
+func setEntityAttributes(rb *metadata.ResourceBuilder, entity workspace.ServedEntity) {
+	rb.SetDatabricksServingServedEntityName(entity.Name)
+	if entity.EntityName != "" {
+		rb.SetDatabricksServingServedEntityEntityName(entity.EntityName)
+	}
+	if entity.EntityVersion != "" {
+		rb.SetDatabricksServingServedEntityEntityVersion(entity.EntityVersion)
+	}
+	if entity.WorkloadType != "" {
+		rb.SetDatabricksServingServedEntityWorkloadType(entity.WorkloadType)
+	}
+	if entity.WorkloadSize != "" {
+		rb.SetDatabricksServingServedEntityWorkloadSize(entity.WorkloadSize)
+	}
+	if entity.ScaleToZeroEnabled != nil {
+		rb.SetDatabricksServingServedEntityScaleToZeroEnabled(*entity.ScaleToZeroEnabled)
 	}
 }
 
@@ -110,15 +133,65 @@ func fingerprint(attrs pcommon.Map) string {
 	return b.String()
 }
 
+// keepTemplatesOf makes r use old's template wherever the resource is unchanged, so that a description refresh
+// that changes nothing leaves every stream and output group as it was.
+func (r *endpointResources) keepTemplatesOf(old endpointResources) {
+	if old.endpoint != nil && old.endpoint.key == r.endpoint.key {
+		r.endpoint = old.endpoint
+	}
+	for name, tmpl := range r.entities {
+		if prev, ok := old.entities[name]; ok && prev.key == tmpl.key {
+			r.entities[name] = prev
+		}
+	}
+	for name, tmpl := range old.provisional {
+		if _, described := r.entities[name]; !described {
+			r.provisional[name] = tmpl
+		}
+	}
+}
+
+// has reports whether tmpl is one of the endpoint's current resources.
+func (r endpointResources) has(tmpl *resourceTemplate) bool {
+	if tmpl == r.endpoint {
+		return true
+	}
+	return r.entities[tmpl.entity] == tmpl || r.provisional[tmpl.entity] == tmpl
+}
+
+// provisionalFor returns the provisional resource of a served entity that the metrics name and the
+// description ep lacks, creating it on first use.
+func (r endpointResources) provisionalFor(name string, ep workspace.Endpoint) *resourceTemplate {
+	if tmpl, ok := r.provisional[name]; ok {
+		return tmpl
+	}
+	rb := metadata.NewResourceBuilder(r.cfg)
+	setEndpointAttributes(rb, r.host, ep)
+	rb.SetDatabricksServingServedEntityName(name)
+	tmpl := newTemplate(rb.Emit(), r.cfg, ep)
+	tmpl.entity = name
+	r.provisional[name] = tmpl
+	return tmpl
+}
+
 // forSample returns the resource a sample belongs to: the served entity whose name one of its labels carries
-// (Databricks' label key is not documented, so the receiver matches values, not keys), else the endpoint.
-func (r endpointResources) forSample(labels []exposition.Label) *resourceTemplate {
+// (Databricks' label key is not documented, so the receiver matches values, not keys), else a provisional
+// served entity (see attribution.go), else the endpoint. matchedKey is the label key that named a described
+// entity ("" if none).
+func (r endpointResources) forSample(labels []exposition.Label, entityLabel string) (tmpl *resourceTemplate, matchedKey string) {
 	if len(r.entities) > 0 {
 		for _, l := range labels {
 			if tmpl, ok := r.entities[l.Value]; ok {
-				return tmpl
+				return tmpl, l.Name
 			}
 		}
 	}
-	return r.endpoint
+	if len(r.provisional) > 0 {
+		for _, l := range labels {
+			if tmpl, ok := r.provisional[l.Value]; ok && isEntityLabel(l.Name, entityLabel) {
+				return tmpl, ""
+			}
+		}
+	}
+	return r.endpoint, ""
 }

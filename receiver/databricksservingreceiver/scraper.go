@@ -44,9 +44,10 @@ type servingScraper struct {
 	mu sync.Mutex // one cycle at a time; guards everything below
 	// endpoints holds the per-endpoint state, by endpoint name.
 	endpoints map[string]*endpointState
-	// removed remembers when endpoints left the list: one that returns soon may have been counted, so it starts
-	// with a baseline like the endpoints present at start-up.
-	removed        map[string]time.Time
+	// removed keeps the state of endpoints that left the list, for idleSeriesLifetime: one that returns goes on
+	// with what it counted and where its streams stopped, so it neither counts a window twice nor writes
+	// before its own stale markers.
+	removed        map[string]removedEndpoint
 	discoveredOnce bool
 	cycle          int
 	now            func() time.Time // the clock; tests replace it
@@ -61,7 +62,7 @@ func newServingScraper(cfg *Config, settings receiver.Settings) *servingScraper 
 		settings:  settings,
 		logger:    settings.Logger,
 		endpoints: map[string]*endpointState{},
-		removed:   map[string]time.Time{},
+		removed:   map[string]removedEndpoint{},
 		now:       time.Now,
 		bodies:    sync.Pool{New: func() any { return new(bytes.Buffer) }},
 		parsers:   sync.Pool{New: func() any { return exposition.NewParser() }},
@@ -137,9 +138,10 @@ func (s *servingScraper) shutdown(context.Context) error { return nil }
 
 // endpointResult is what one endpoint's scrape produced.
 type endpointResult struct {
-	metrics  pmetric.Metrics
-	rejected int
-	err      error
+	metrics       pmetric.Metrics
+	rejected      int
+	firstRejected error
+	err           error
 }
 
 // scrape runs one collection cycle: discover endpoints, scrape them concurrently, merge the results. An endpoint
@@ -203,7 +205,7 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 			case r.err != nil:
 				errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
 			case r.rejected > 0:
-				errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected", ep.name, r.rejected))
+				errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected, the first: %w", ep.name, r.rejected, r.firstRejected))
 			case ep.condition != "":
 				s.logger.Info("Serving endpoint scraped successfully again", zap.String("endpoint", ep.name), zap.String("after", ep.condition))
 			}
@@ -292,32 +294,55 @@ func (s *servingScraper) waitForOffset(ctx context.Context, cycleStart time.Time
 	}
 }
 
-// syncEndpoints applies a new endpoint list: new endpoints get state, known ones their new description, and
-// endpoints gone from the list get stale markers for every series and are forgotten.
+// removedEndpoint is the state of an endpoint that left the list, and when it left.
+type removedEndpoint struct {
+	state *endpointState
+	at    time.Time
+}
+
+// newResources builds the resources of an endpoint description.
+func (s *servingScraper) newResources(desc workspace.Endpoint) endpointResources {
+	return newEndpointResources(s.cfg.ResourceAttributes, s.host, desc)
+}
+
+// syncEndpoints applies a new endpoint list: new endpoints get state, known ones their new description (streams
+// of resources that changed end with stale markers), and endpoints gone from the list get stale markers for every
+// stream; their state is kept for idleSeriesLifetime in case they return.
 func (s *servingScraper) syncEndpoints(descriptions []workspace.Endpoint, now time.Time, out pmetric.ResourceMetricsSlice) {
+	stale := newStaleWriter(s.settings.BuildInfo.Version, out)
 	listed := make(map[string]bool, len(descriptions))
 	for _, desc := range descriptions {
 		listed[desc.Name] = true
-		resources := newEndpointResources(s.cfg.ResourceAttributes, s.host, desc)
 		if ep, ok := s.endpoints[desc.Name]; ok {
-			ep.description, ep.resources = desc, resources
+			ep.acc.BeginScrape(now)
+			ep.setDescription(desc, s.newResources(desc), stale)
 			continue
 		}
-		_, returning := s.removed[desc.Name]
-		delete(s.removed, desc.Name)
-		s.endpoints[desc.Name] = newEndpointState(desc, resources, !s.discoveredOnce || returning)
+		if gone, ok := s.removed[desc.Name]; ok {
+			delete(s.removed, desc.Name)
+			ep := gone.state
+			ep.acc.BeginScrape(now)
+			ep.setDescription(desc, s.newResources(desc), stale)
+			// The endpoint was not watched while it was away: its absence is not counted as missed windows.
+			ep.windows.forget()
+			s.endpoints[desc.Name] = ep
+			s.logger.Info("Serving endpoint is back in the workspace's list", zap.String("endpoint", desc.Name))
+			continue
+		}
+		s.endpoints[desc.Name] = newEndpointState(desc, s.newResources(desc), !s.discoveredOnce)
 	}
 	for name, ep := range s.endpoints {
 		if listed[name] {
 			continue
 		}
-		ep.staleMarkers(now, s.settings.BuildInfo.Version, out)
+		ep.acc.BeginScrape(now)
+		ep.endStreams(stale, func(*seriesRef) bool { return true })
 		delete(s.endpoints, name)
-		s.removed[name] = now
+		s.removed[name] = removedEndpoint{state: ep, at: now}
 		s.logger.Info("Serving endpoint left the workspace's list; its series are marked stale", zap.String("endpoint", name))
 	}
-	for name, at := range s.removed {
-		if now.Sub(at) > idleSeriesLifetime {
+	for name, gone := range s.removed {
+		if now.Sub(gone.at) > idleSeriesLifetime {
 			delete(s.removed, name)
 		}
 	}
@@ -338,21 +363,22 @@ func (s *servingScraper) dueEndpoints(now time.Time) []*endpointState {
 
 // scrapeEndpoint fetches, parses and converts one endpoint, and records its scrape health and state.
 func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, now time.Time) (result endpointResult) {
-	// A bug that an endpoint's answer or state triggers must fail that endpoint, never the collector.
+	started := time.Now()
+	// A bug that an endpoint's answer or state triggers must fail that endpoint, never the collector, and must
+	// not leave it failing: its state is reset, and the next cycle scrapes it again from clean state.
 	defer func() {
 		if r := recover(); r != nil {
-			s.logger.Error("Scraping a serving endpoint panicked; its scrape is dropped",
+			s.logger.Error("Scraping a serving endpoint panicked; its scrape is dropped and its state reset",
 				zap.String("endpoint", ep.name), zap.Any("panic", r), zap.Stack("stack"))
-			result = endpointResult{metrics: pmetric.NewMetrics(), err: &parseError{err: fmt.Errorf("scraping the endpoint panicked: %v", r)}}
+			result = s.recoverEndpoint(ep, now, started, r)
 		}
 	}()
 	result = endpointResult{metrics: pmetric.NewMetrics()}
-	started := time.Now()
 	body := s.bodies.Get().(*bytes.Buffer)
 	defer s.bodies.Put(body)
 	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
 	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
-	err = s.processScrape(ep, c, body.Bytes(), contentType, err, now, started)
+	err = s.processScrape(ctx, ep, c, body.Bytes(), contentType, err, now, started)
 
 	var apiErr *workspace.APIError
 	switch {
@@ -381,24 +407,47 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 			zap.String("endpoint", ep.name), zap.Error(errors.Join(c.rejected...)))
 	}
 	result.rejected = len(c.rejected)
+	if len(c.rejected) > 0 {
+		result.firstRejected = c.rejected[0]
+	}
+	return result
+}
+
+// recoverEndpoint is what a scrape that panicked yields: the endpoint's state is reset (see endpointState.reset)
+// and its scrape health says error.type=internal. Whatever the scrape had produced is dropped: it may be wrong.
+func (s *servingScraper) recoverEndpoint(ep *endpointState, now, started time.Time, panicked any) endpointResult {
+	ep.reset(s.newResources(ep.description))
+	err := &internalError{err: fmt.Errorf("scraping the endpoint panicked: %v", panicked)}
+	result := endpointResult{metrics: pmetric.NewMetrics(), err: err}
+	func() {
+		// Reporting must not fail the cycle either.
+		defer func() { _ = recover() }()
+		ep.acc.BeginScrape(now)
+		c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
+		c.recordScrapeHealth(started, time.Since(started), err, 0)
+	}()
 	return result
 }
 
 // processScrape is everything of an endpoint's scrape after the response: parsing and converting the body
 // (when the fetch succeeded), scrape health, states and the eviction of idle series. It returns the scrape's error.
-func (s *servingScraper) processScrape(ep *endpointState, c *converter, body []byte, contentType string, fetchErr error, now, started time.Time) error {
+func (s *servingScraper) processScrape(ctx context.Context, ep *endpointState, c *converter, body []byte, contentType string, fetchErr error, now, started time.Time) error {
 	ep.acc.BeginScrape(now)
 	err := fetchErr
+	missed := 0
 	if err == nil {
-		err = s.convertBody(ep, c, body, contentType, now)
+		err = s.convertBody(ctx, ep, c, body, contentType, now)
+		if err == nil {
+			missed = ep.windows.observe(c.newest)
+		}
 	}
-	c.recordScrapeHealth(started, time.Since(started), err)
+	c.recordScrapeHealth(started, time.Since(started), err, missed)
 	c.recordStates(now)
 	ep.evictIdle(now, now.Add(-idleSeriesLifetime))
 	return err
 }
 
-func (s *servingScraper) convertBody(ep *endpointState, c *converter, body []byte, contentType string, now time.Time) error {
+func (s *servingScraper) convertBody(ctx context.Context, ep *endpointState, c *converter, body []byte, contentType string, now time.Time) error {
 	parser := s.parsers.Get().(*exposition.Parser)
 	defer s.parsers.Put(parser)
 	families, err := parser.Parse(body, contentType)
@@ -413,6 +462,7 @@ func (s *servingScraper) convertBody(ep *endpointState, c *converter, body []byt
 	if stats.untimed {
 		c.fallbackWindow = ep.windowForUntimedBody(body, now)
 	}
+	s.attribute(ctx, ep, c, families, now)
 	c.convertFamilies(families)
 	ep.baseline = false
 	return nil

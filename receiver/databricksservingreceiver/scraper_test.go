@@ -182,6 +182,7 @@ func withoutComputedMetrics(c *Config) {
 	c.Metrics.DatabricksServingEndpointState.Enabled = false
 	c.Metrics.DatabricksServingEndpointConfigUpdateState.Enabled = false
 	c.Metrics.DatabricksServingServedEntityDeploymentState.Enabled = false
+	c.Metrics.DatabricksServingWindowsMissed.Enabled = false
 }
 
 func newTestScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *servingScraper {
@@ -195,6 +196,16 @@ func newTestScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *se
 	require.NoError(t, cfg.Validate())
 	s := newServingScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
+	// The test bodies are stamped bodyTimestamp: the clock stands half a minute after it, as a scrape in that
+	// minute would see it (tests against the simulator, which stamps the wall clock, use newRealTimeScraper).
+	s.now = func() time.Time { return time.UnixMilli(bodyTimestamp).Add(30 * time.Second) }
+	return s
+}
+
+// newRealTimeScraper is newTestScraper on the wall clock, for workspaces that stamp samples with it.
+func newRealTimeScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *servingScraper {
+	s := newTestScraper(t, serverURL, mutate...)
+	s.now = time.Now
 	return s
 }
 
@@ -253,7 +264,7 @@ func TestScrapeBodyWithoutTimestamps(t *testing.T) {
 	second = strings.ReplaceAll(second, `le="250.0"} 36`, `le="250.0"} 39`)
 	require.NotEqual(t, first, second)
 	ws := newFakeWorkspace(t)
-	ws.addEndpoint("readmission", "", serve(textFormat, first, first, second, second))
+	ws.addEndpoint("readmission", "", serve(textFormat, first, first, second, second), "readmission_model-8")
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
 	s := newTestScraper(t, srv.URL, withoutComputedMetrics)
@@ -376,7 +387,8 @@ func endpointNames(md pmetric.Metrics) []string {
 func hasWindowMetrics(rm pmetric.ResourceMetrics) bool {
 	ms := rm.ScopeMetrics().At(0).Metrics()
 	for i := 0; i < ms.Len(); i++ {
-		if !strings.HasPrefix(ms.At(i).Name(), "databricks.serving.scrape.") && !strings.HasSuffix(ms.At(i).Name(), ".state") {
+		name := ms.At(i).Name()
+		if !strings.HasPrefix(name, "databricks.serving.scrape.") && !strings.HasSuffix(name, ".state") && name != windowsMissedMetric.name {
 			return true
 		}
 	}

@@ -6,26 +6,46 @@
 // Databricks reports request counts and latency histograms as the value of the last minute (despite the
 // "_total" names), stamped with a minute-aligned timestamp. Prometheus rate()/increase() and Datadog counts need
 // monotonic cumulative series, and the prometheusremotewrite exporter rejects delta temporality. So each series
-// keeps a running total to which every window is added exactly once, keyed by the window's timestamp:
+// keeps a running total to which every window is added exactly once.
 //
-//   - a window already added (a re-scrape of the same minute) adds nothing and emits nothing;
+// # Sources and streams
+//
+// Every observation names two things (Series):
+//
+//   - its source, the series as Databricks served it: the endpoint's family and exposition labels. Which
+//     windows were counted is remembered per source, so a window is counted once whatever happens to the
+//     labels the receiver adds;
+//   - its stream, the output series it is written to: the resource (served entity, version, tags...), the
+//     metric, its attributes and its type. The running total, the start timestamp and the last timestamp
+//     written belong to the stream.
+//
+// A source is written to one stream at a time. When its samples start going to another stream (a new version,
+// tag or workload size changes the resource, or the family changes type), the old stream ends: the caller writes
+// a stale marker after its last point (Emission.Ended), and the new stream starts from zero with its own start
+// timestamp. Summed over its streams, a source's totals therefore count every window once. A stream that
+// ends and later starts again (the labels flip back) restarts from zero after everything it ever wrote, so no
+// backend ever receives a point at or before one it already has.
+//
+// # Windows
+//
+//   - a window already counted (a re-scrape of the same minute) adds nothing and emits nothing;
 //   - a window not seen before is added even when it is older than the newest one (it arrived late), and is
-//     emitted at a timestamp after the last one emitted, because backends reject out-of-order samples;
-//   - a window older than everything the series still remembers is dropped (ErrLateWindow): it may have been
+//     emitted at a timestamp after the last one written, because backends reject out-of-order samples;
+//   - a window older than everything the source still remembers is dropped (ErrLateWindow): it may have been
 //     added before and forgotten, and double counting is worse than losing a window that is this late;
 //   - the values are per-window, so a smaller value never means a reset: a restarted endpoint simply reports
 //     smaller windows and the total keeps growing.
 //
-// Every series opens with a zero point at its start timestamp, just before its first added window. Both
+// Every stream opens with a zero point at its start timestamp, just before its first added window. Both
 // backends need it to count that window: Prometheus sees the counter go from 0 to the window's value, and the
 // Datadog exporter (which turns cumulative into delta and drops the first point of every series) then reports
 // the first window as a delta instead of discarding it.
 //
-// A series first seen in a "baseline" observation (the receiver's first scrape of an endpoint after it starts)
+// A source first seen in a "baseline" observation (the receiver's first scrape of an endpoint after it starts)
 // records that window without adding it: a previous collector instance may already have counted it, and the
 // sample it wrote would then clash with ours. Counting starts with the next window, as it does for any counter
-// a collector starts watching. Series that appear later (a new endpoint or served entity) count from their first
-// window.
+// a collector starts watching. Sources that appear later (a new endpoint or served entity) count from their
+// first window.
 package accumulator // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
 
 import (
@@ -35,110 +55,241 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-// RememberedWindows is how many of its most recent window timestamps a series remembers to recognise
+// RememberedWindows is how many of its most recent window timestamps a source remembers to recognise
 // re-scrapes and late windows. Databricks serves only the latest minute, so a handful is plenty.
 const RememberedWindows = 8
 
-// ErrLateWindow reports a window older than every window the series remembers, or not newer than its baseline:
+// ErrLateWindow reports a window older than every window the source remembers, or not newer than its baseline:
 // it is not added.
 var ErrLateWindow = errors.New("window is older than every window the series remembers; not added")
 
-// oneMillisecond separates a series' zero point from its first window, and a late window from the point before it.
+// oneMillisecond separates a stream's zero point from its first window, and a late window from the point
+// before it.
 const oneMillisecond = pcommon.Timestamp(time.Millisecond)
 
-// Emission describes what the caller must emit after an observation.
+// Kind is what a stream holds. A source that changes kind (a family whose "# TYPE" changed) starts over: a
+// per-minute gauge and a cumulative total are never mixed.
+type Kind uint8
+
+// The kinds.
+const (
+	KindGauge Kind = iota + 1
+	KindSummary
+	KindSum
+	KindHistogram
+)
+
+// Series names an observation: Source is its identity in Databricks (family and exposition labels), Stream the
+// output series it is written to (resource, metric, attributes and kind). Two streams of different kinds must
+// have different keys.
+type Series struct {
+	Source string
+	Stream string
+}
+
+// Emission describes what the caller must write after an observation.
 type Emission struct {
 	// Emit is false when the observation added nothing new (a re-scrape, a baseline or a dropped window).
 	Emit bool
-	// Opens is true when the series starts here: emit a zero point at Start before the point at Timestamp.
+	// Opens is true when the stream starts here: write a zero point at Start before the point at Timestamp.
 	Opens bool
-	// Start is the series' start timestamp; every point of the series carries it.
+	// Start is the stream's start timestamp; every point of a cumulative stream carries it.
 	Start pcommon.Timestamp
-	// Timestamp is the timestamp of the point to emit.
+	// Timestamp is the timestamp of the point to write.
 	Timestamp pcommon.Timestamp
+	// Ended, when not empty, is the stream the source was written to until this observation moved it to
+	// another one. That stream is closed: write a stale marker (a point without a value) for it at EndedAt.
+	Ended   string
+	EndedAt pcommon.Timestamp
 }
 
 // Accumulator holds the cumulative state of one endpoint's series. It is not safe for concurrent use: the
 // receiver gives each endpoint its own and scrapes an endpoint from one goroutine at a time.
 type Accumulator struct {
-	sums       map[string]*sumSeries
-	histograms map[string]*histogramSeries
-	gauges     map[string]*gaugeSeries
-	now        time.Time // time of the current scrape, for eviction
+	sources map[string]*source
+	streams map[string]*stream
+	now     time.Time // time of the current scrape, for eviction and stale markers
+}
+
+// source is what is remembered of one Databricks series.
+type source struct {
+	kind    Kind
+	windows windowLog
+	// stream is the key of the stream the source is written to now ("" before its first observation).
+	stream  string
+	touched time.Time
+	// earlier holds the window logs of the kinds the source had before its type changed, so that a family
+	// whose type flips back does not count again the windows it counted as that type. Nil until a change.
+	earlier map[Kind]windowLog
+}
+
+// stream is one output series.
+type stream struct {
+	kind Kind
+	// open is true from the stream's first point to its end (a stale marker).
+	open  bool
+	start pcommon.Timestamp
+	// lastWritten is the timestamp of the last point written, stale markers included; it outlives the end of
+	// the stream, so a stream that starts again starts after it.
+	lastWritten pcommon.Timestamp
+	sum         float64
+	histogram   Histogram
+	touched     time.Time
 }
 
 // New returns an empty accumulator.
 func New() *Accumulator {
-	return &Accumulator{
-		sums:       map[string]*sumSeries{},
-		histograms: map[string]*histogramSeries{},
-		gauges:     map[string]*gaugeSeries{},
-	}
+	return &Accumulator{sources: map[string]*source{}, streams: map[string]*stream{}}
 }
 
-// BeginScrape marks the series touched from now on as alive at now (see EvictIdle).
+// BeginScrape marks the series touched from now on as alive at now (see EvictIdle), and is the earliest time a
+// stale marker written during the scrape may carry.
 func (a *Accumulator) BeginScrape(now time.Time) { a.now = now }
 
-// EvictIdle forgets series not observed since before cutoff, so endpoints whose served entities come and go do
-// not grow memory without bound. A forgotten series that returns is counted again from its next window, with a
-// new start timestamp (a reset that both backends handle).
-// evicted, when not nil, is called with the key of every forgotten series.
-func (a *Accumulator) EvictIdle(cutoff time.Time, evicted func(key string)) {
-	for k, s := range a.sums {
+// EvictIdle forgets sources and streams not observed since before cutoff, so endpoints whose served entities
+// come and go do not grow memory without bound. A forgotten source that returns is counted again from its next
+// window, in a new stream (a reset that both backends handle). evicted, when not nil, is called with the key of
+// every forgotten stream.
+func (a *Accumulator) EvictIdle(cutoff time.Time, evicted func(stream string)) {
+	for k, s := range a.sources {
 		if s.touched.Before(cutoff) {
-			delete(a.sums, k)
-			notify(evicted, k)
+			delete(a.sources, k)
 		}
 	}
-	for k, s := range a.histograms {
+	for k, s := range a.streams {
 		if s.touched.Before(cutoff) {
-			delete(a.histograms, k)
-			notify(evicted, k)
-		}
-	}
-	for k, s := range a.gauges {
-		if s.touched.Before(cutoff) {
-			delete(a.gauges, k)
-			notify(evicted, k)
+			delete(a.streams, k)
+			if evicted != nil {
+				evicted(k)
+			}
 		}
 	}
 }
 
-func notify(fn func(string), key string) {
-	if fn != nil {
-		fn(key)
+// End closes a stream: it reports whether the stream was open and, if so, the timestamp of its stale marker,
+// after everything the stream wrote and not before the current scrape. The caller writes the marker. The next
+// observation of the stream starts it again from zero.
+func (a *Accumulator) End(key string) (pcommon.Timestamp, bool) {
+	st, ok := a.streams[key]
+	if !ok || !st.open {
+		return 0, false
 	}
+	st.open = false
+	st.sum, st.histogram = 0, Histogram{}
+	at := st.lastWritten + oneMillisecond
+	if !a.now.IsZero() {
+		at = max(at, pcommon.NewTimestampFromTime(a.now))
+	}
+	st.lastWritten = at
+	st.touched = a.now
+	return st.lastWritten, true
 }
 
-// LastEmitted returns the timestamp of the last point emitted for key (0 when none), so a stale marker can be
-// placed after it.
-func (a *Accumulator) LastEmitted(key string) pcommon.Timestamp {
-	if s, ok := a.sums[key]; ok {
-		return s.lastEmitted
-	}
-	if s, ok := a.histograms[key]; ok {
-		return s.lastEmitted
-	}
-	if g, ok := a.gauges[key]; ok {
-		return g.lastEmitted
+// Open reports whether the stream has points and no stale marker after them.
+func (a *Accumulator) Open(key string) bool {
+	st, ok := a.streams[key]
+	return ok && st.open
+}
+
+// LastWritten returns the timestamp of the last point written to a stream, stale markers included (0 when
+// none).
+func (a *Accumulator) LastWritten(key string) pcommon.Timestamp {
+	if st, ok := a.streams[key]; ok {
+		return st.lastWritten
 	}
 	return 0
 }
 
-// Len returns how many series the accumulator holds.
-func (a *Accumulator) Len() int { return len(a.sums) + len(a.histograms) + len(a.gauges) }
+// Reset forgets every source and every total, as if the endpoint were new, but keeps each stream's last
+// timestamp: a receiver that recovers from a bug starts clean without writing before what it already wrote.
+// Every stream is closed without a stale marker.
+func (a *Accumulator) Reset() {
+	clear(a.sources)
+	for _, st := range a.streams {
+		*st = stream{kind: st.kind, lastWritten: st.lastWritten, touched: st.touched}
+	}
+}
 
-// windowLog is the bookkeeping every windowed series shares: which windows were added and what was emitted.
+// Len returns how many sources and streams the accumulator holds.
+func (a *Accumulator) Len() (sources, streams int) { return len(a.sources), len(a.streams) }
+
+// observe returns the source and stream of an observation of kind, creating them as needed. fresh is true when
+// the source is new or changed kind (and so starts over). When the observation moves the source to another
+// stream, the old one is closed and reported in the emission.
+func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fresh bool, em Emission) {
+	src, ok := a.sources[s.Source]
+	switch {
+	case !ok:
+		src = &source{kind: kind}
+		a.sources[s.Source] = src
+		fresh = true
+	case src.kind != kind:
+		fresh = src.changeKind(kind)
+	}
+	src.touched = a.now
+	if src.stream != s.Stream {
+		if src.stream != "" {
+			if at, ended := a.End(src.stream); ended {
+				em.Ended, em.EndedAt = src.stream, at
+			}
+		}
+		src.stream = s.Stream
+	}
+	st, ok = a.streams[s.Stream]
+	if !ok {
+		st = &stream{kind: kind}
+		a.streams[s.Stream] = st
+	} else if st.kind != kind {
+		// The caller keys streams by kind, so this is a defence: a stream never mixes kinds.
+		*st = stream{kind: kind, lastWritten: st.lastWritten}
+	}
+	st.touched = a.now
+	return src, st, fresh, em
+}
+
+// changeKind switches the source to another kind (its family's type changed): the windows of the old kind are
+// put aside, those the source had as the new kind, if ever, come back. It reports whether the source is new as
+// this kind.
+func (src *source) changeKind(kind Kind) (fresh bool) {
+	if src.earlier == nil {
+		src.earlier = map[Kind]windowLog{}
+	}
+	src.earlier[src.kind] = src.windows
+	previous, known := src.earlier[kind]
+	delete(src.earlier, kind)
+	src.kind, src.windows = kind, previous
+	return !known
+}
+
+// stamp records a point for an added window and fills in its emission. reopen forces a new start (the
+// histogram's bucket layout changed).
+func (st *stream) stamp(window pcommon.Timestamp, reopen bool, em *Emission) {
+	em.Emit = true
+	if !st.open || reopen {
+		// Start just before the window, and after anything the stream wrote before.
+		st.start = window - oneMillisecond
+		if st.lastWritten != 0 {
+			st.start = max(st.start, st.lastWritten+oneMillisecond)
+		}
+		st.open = true
+		em.Opens = true
+	}
+	ts := max(window, st.start+oneMillisecond)
+	if st.lastWritten != 0 {
+		ts = max(ts, st.lastWritten+oneMillisecond)
+	}
+	st.lastWritten = ts
+	em.Start, em.Timestamp = st.start, ts
+}
+
+// windowLog is which windows of a source were counted.
 type windowLog struct {
 	seen      [RememberedWindows]pcommon.Timestamp
 	seenCount int // how many entries of seen are used
 	next      int // ring position of the next entry
 	// floor is the baseline window: it and every window before it may have been counted by a previous
 	// collector, so they are never added.
-	floor       pcommon.Timestamp
-	start       pcommon.Timestamp
-	lastEmitted pcommon.Timestamp
-	touched     time.Time
+	floor pcommon.Timestamp
 }
 
 // setBaseline records window as seen and as the floor below which nothing is added.
@@ -181,7 +332,7 @@ func (l *windowLog) remember(window pcommon.Timestamp) {
 	l.seenCount++
 }
 
-// admit decides whether window is new for the series. It returns false without error for a re-scrape, and
+// admit decides whether window is new for the source. It returns false without error for a re-scrape, and
 // ErrLateWindow for a window older than every remembered one.
 func (l *windowLog) admit(window pcommon.Timestamp) (bool, error) {
 	if l.hasSeen(window) {
@@ -194,23 +345,11 @@ func (l *windowLog) admit(window pcommon.Timestamp) (bool, error) {
 	return true, nil
 }
 
-// stamp records an emission for an admitted window and returns it. reopen forces a new start (the histogram's
-// bucket layout changed).
-func (l *windowLog) stamp(window pcommon.Timestamp, reopen bool) Emission {
-	e := Emission{Emit: true}
-	if l.start == 0 || reopen {
-		// Start just before the window, and after anything the series emitted before.
-		l.start = window - oneMillisecond
-		if l.lastEmitted != 0 {
-			l.start = max(l.start, l.lastEmitted+oneMillisecond)
-		}
-		e.Opens = true
+// newest returns the newest window remembered (0 when none).
+func (l *windowLog) newest() pcommon.Timestamp {
+	var newest pcommon.Timestamp
+	for i := 0; i < l.seenCount; i++ {
+		newest = max(newest, l.seen[i])
 	}
-	ts := max(window, l.start+oneMillisecond)
-	if l.lastEmitted != 0 {
-		ts = max(ts, l.lastEmitted+oneMillisecond)
-	}
-	l.lastEmitted = ts
-	e.Start, e.Timestamp = l.start, ts
-	return e
+	return newest
 }

@@ -20,6 +20,9 @@ func minute(n int) pcommon.Timestamp {
 
 const ms = pcommon.Timestamp(time.Millisecond)
 
+// one names a series whose source is always written to the same stream.
+func one(key string) Series { return Series{Source: key, Stream: "out/" + key} }
+
 type sumStep struct {
 	series   string
 	window   pcommon.Timestamp
@@ -106,7 +109,7 @@ func TestAddSum(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			acc := New()
 			for i, step := range tt.steps {
-				em, total, err := acc.AddSum(step.series, step.window, step.value, step.baseline)
+				em, total, err := acc.AddSum(one(step.series), step.window, step.value, step.baseline)
 				if step.wantErr != nil {
 					require.Error(t, err, "step %d", i)
 					continue
@@ -130,41 +133,41 @@ var errAny = assert.AnError
 func TestNothingAtOrBeforeTheBaselineIsAdded(t *testing.T) {
 	// A previous collector may have counted the baseline window and those before it.
 	acc := New()
-	_, _, err := acc.AddSum("a", minute(5), 10, true)
+	_, _, err := acc.AddSum(one("a"), minute(5), 10, true)
 	require.NoError(t, err)
 	for _, older := range []pcommon.Timestamp{minute(4), minute(1)} {
-		em, _, err := acc.AddSum("a", older, 3, false)
+		em, _, err := acc.AddSum(one("a"), older, 3, false)
 		require.ErrorIs(t, err, ErrLateWindow)
 		assert.False(t, em.Emit)
 	}
-	em, _, err := acc.AddSum("a", minute(5), 3, false)
+	em, _, err := acc.AddSum(one("a"), minute(5), 3, false)
 	require.NoError(t, err, "the baseline minute scraped again is a plain re-scrape")
 	assert.False(t, em.Emit)
-	em, total, err := acc.AddSum("a", minute(6), 2, false)
+	em, total, err := acc.AddSum(one("a"), minute(6), 2, false)
 	require.NoError(t, err)
 	assert.True(t, em.Opens)
 	assert.Equal(t, minute(6)-ms, em.Start)
 	assert.Equal(t, 2.0, total)
 
-	_, _, err = acc.AddHistogram("h", minute(5), histogram(1, 1, 1), true)
+	_, _, err = acc.AddHistogram(one("h"), minute(5), histogram(1, 1, 1), true)
 	require.NoError(t, err)
-	_, _, err = acc.AddHistogram("h", minute(4), histogram(1, 1, 1), false)
+	_, _, err = acc.AddHistogram(one("h"), minute(4), histogram(1, 1, 1), false)
 	require.ErrorIs(t, err, ErrLateWindow)
 }
 
 func TestAddSumTooLateWindowIsDropped(t *testing.T) {
 	acc := New()
 	for n := 10; n < 10+RememberedWindows; n++ {
-		_, _, err := acc.AddSum("a", minute(n), 1, false)
+		_, _, err := acc.AddSum(one("a"), minute(n), 1, false)
 		require.NoError(t, err)
 	}
-	em, total, err := acc.AddSum("a", minute(9), 100, false)
+	em, total, err := acc.AddSum(one("a"), minute(9), 100, false)
 	require.ErrorIs(t, err, ErrLateWindow)
 	assert.False(t, em.Emit)
 	assert.Equal(t, float64(RememberedWindows), total, "a window too old to tell apart must not be added")
 
 	// A late window newer than the oldest remembered one is still added.
-	em, total, err = acc.AddSum("a", minute(10)+30*pcommon.Timestamp(time.Second), 5, false)
+	em, total, err = acc.AddSum(one("a"), minute(10)+30*pcommon.Timestamp(time.Second), 5, false)
 	require.NoError(t, err)
 	assert.True(t, em.Emit)
 	assert.Equal(t, float64(RememberedWindows+5), total)
@@ -176,7 +179,7 @@ func TestTimestampsOfASeriesStrictlyIncrease(t *testing.T) {
 	order := []int{5, 3, 6, 4, 8, 7, 9}
 	var last pcommon.Timestamp
 	for _, n := range order {
-		em, _, err := acc.AddSum("a", minute(n), 1, false)
+		em, _, err := acc.AddSum(one("a"), minute(n), 1, false)
 		require.NoError(t, err)
 		require.True(t, em.Emit)
 		if em.Opens {
@@ -199,10 +202,10 @@ func histogram(counts ...uint64) Histogram {
 func TestAddHistogram(t *testing.T) {
 	acc := New()
 
-	_, _, err := acc.AddHistogram("lat", minute(1), histogram(1, 2, 3), true)
+	_, _, err := acc.AddHistogram(one("lat"), minute(1), histogram(1, 2, 3), true)
 	require.NoError(t, err)
 
-	em, total, err := acc.AddHistogram("lat", minute(2), histogram(4, 0, 1), false)
+	em, total, err := acc.AddHistogram(one("lat"), minute(2), histogram(4, 0, 1), false)
 	require.NoError(t, err)
 	require.True(t, em.Emit)
 	assert.True(t, em.Opens)
@@ -211,11 +214,11 @@ func TestAddHistogram(t *testing.T) {
 	assert.Equal(t, uint64(5), total.Count)
 	assert.Equal(t, 4*5.0+500, total.Sum)
 
-	em, _, err = acc.AddHistogram("lat", minute(2), histogram(4, 0, 1), false)
+	em, _, err = acc.AddHistogram(one("lat"), minute(2), histogram(4, 0, 1), false)
 	require.NoError(t, err)
 	assert.False(t, em.Emit, "the same minute scraped again adds nothing")
 
-	em, total, err = acc.AddHistogram("lat", minute(3), histogram(0, 2, 0), false)
+	em, total, err = acc.AddHistogram(one("lat"), minute(3), histogram(0, 2, 0), false)
 	require.NoError(t, err)
 	assert.True(t, em.Emit)
 	assert.False(t, em.Opens)
@@ -225,7 +228,7 @@ func TestAddHistogram(t *testing.T) {
 
 	// A new bucket layout restarts the series after its last point.
 	changed := Histogram{Bounds: []float64{10, 100, 1000}, Counts: []uint64{1, 1, 1, 0}, Count: 3, Sum: 555}
-	em, total, err = acc.AddHistogram("lat", minute(4), changed, false)
+	em, total, err = acc.AddHistogram(one("lat"), minute(4), changed, false)
 	require.NoError(t, err)
 	assert.True(t, em.Opens)
 	assert.Greater(t, em.Start, minute(3), "the restarted series must start after the last emitted point")
@@ -246,42 +249,179 @@ func TestAddHistogramRejectsMalformedWindows(t *testing.T) {
 		{Bounds: []float64{math.Inf(-1), 10}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1}, // -Inf bound
 	}
 	for i, h := range bad {
-		_, _, err := acc.AddHistogram("lat", minute(i+1), h, false)
+		_, _, err := acc.AddHistogram(one("lat"), minute(i+1), h, false)
 		assert.Error(t, err, "case %d", i)
 	}
-	assert.Equal(t, 0, acc.Len(), "a rejected window creates no series")
+	sources, streams := acc.Len()
+	assert.Equal(t, 0, sources+streams, "a rejected window creates no series")
 }
 
-func TestNewGaugeSample(t *testing.T) {
+func TestAddGauge(t *testing.T) {
 	acc := New()
-	assert.True(t, acc.NewGaugeSample("cpu", minute(1)))
-	assert.False(t, acc.NewGaugeSample("cpu", minute(1)), "a re-scraped minute is emitted once")
-	assert.False(t, acc.NewGaugeSample("cpu", minute(0)), "an older sample would be out of order")
-	assert.True(t, acc.NewGaugeSample("cpu", minute(2)))
-	assert.True(t, acc.NewGaugeSample("mem", minute(1)), "series are independent")
+	gauge := func(key string, window pcommon.Timestamp) bool { return acc.AddGauge(one(key), KindGauge, window).Emit }
+	assert.True(t, gauge("cpu", minute(1)))
+	assert.False(t, gauge("cpu", minute(1)), "a re-scraped minute is emitted once")
+	assert.False(t, gauge("cpu", minute(0)), "an older sample would be out of order")
+	assert.True(t, gauge("cpu", minute(2)))
+	assert.True(t, gauge("mem", minute(1)), "series are independent")
 }
 
 func TestEvictIdle(t *testing.T) {
 	acc := New()
 	start := time.Date(2026, 9, 6, 12, 0, 0, 0, time.UTC)
 	acc.BeginScrape(start)
-	_, _, _ = acc.AddSum("gone", minute(1), 1, false)
-	acc.NewGaugeSample("gone-gauge", minute(1))
-	_, _, _ = acc.AddHistogram("gone-hist", minute(1), histogram(1, 0, 0), false)
+	_, _, _ = acc.AddSum(one("gone"), minute(1), 1, false)
+	acc.AddGauge(one("gone-gauge"), KindGauge, minute(1))
+	_, _, _ = acc.AddHistogram(one("gone-hist"), minute(1), histogram(1, 0, 0), false)
 	acc.BeginScrape(start.Add(time.Hour))
-	_, _, _ = acc.AddSum("alive", minute(2), 1, false)
-	require.Equal(t, 4, acc.Len())
+	_, _, _ = acc.AddSum(one("alive"), minute(2), 1, false)
+	sources, streams := acc.Len()
+	require.Equal(t, 4, sources)
+	require.Equal(t, 4, streams)
 
 	var evicted []string
 	acc.EvictIdle(start.Add(30*time.Minute), func(key string) { evicted = append(evicted, key) })
-	assert.Equal(t, 1, acc.Len())
-	assert.ElementsMatch(t, []string{"gone", "gone-gauge", "gone-hist"}, evicted)
-	assert.Zero(t, acc.LastEmitted("gone"))
-	assert.Equal(t, minute(2), acc.LastEmitted("alive"))
+	sources, streams = acc.Len()
+	assert.Equal(t, 1, sources)
+	assert.Equal(t, 1, streams)
+	assert.ElementsMatch(t, []string{"out/gone", "out/gone-gauge", "out/gone-hist"}, evicted)
+	assert.Zero(t, acc.LastWritten("out/gone"))
+	assert.Equal(t, minute(2), acc.LastWritten("out/alive"))
 
 	// A forgotten series that returns starts over after its old points.
-	em, total, err := acc.AddSum("gone", minute(61), 2, false)
+	em, total, err := acc.AddSum(one("gone"), minute(61), 2, false)
 	require.NoError(t, err)
 	assert.True(t, em.Opens)
 	assert.Equal(t, 2.0, total)
+}
+
+func TestASourceMovedToAnotherStreamEndsTheOldOneAndNeverCountsAWindowTwice(t *testing.T) {
+	// A new version of a served entity: the same Databricks series, now written under other labels.
+	acc := New()
+	v3 := Series{Source: "requests", Stream: "v3/requests"}
+	v4 := Series{Source: "requests", Stream: "v4/requests"}
+	_, _, err := acc.AddSum(v3, minute(1), 10, false)
+	require.NoError(t, err)
+	_, total, err := acc.AddSum(v3, minute(2), 5, false)
+	require.NoError(t, err)
+	require.Equal(t, 15.0, total)
+
+	em, total, err := acc.AddSum(v4, minute(2), 5, false)
+	require.NoError(t, err)
+	assert.False(t, em.Emit, "minute 2 was counted under v3: it is not counted again under v4")
+	assert.Equal(t, "v3/requests", em.Ended, "the old stream ends")
+	assert.Equal(t, minute(2)+ms, em.EndedAt, "its stale marker follows its last point")
+	assert.False(t, acc.Open("v3/requests"))
+	assert.Zero(t, total, "the new stream has counted nothing yet")
+
+	em, total, err = acc.AddSum(v4, minute(3), 7, false)
+	require.NoError(t, err)
+	assert.True(t, em.Emit)
+	assert.True(t, em.Opens, "the new stream opens with a zero point")
+	assert.Empty(t, em.Ended, "the old stream was ended once")
+	assert.Equal(t, minute(3)-ms, em.Start)
+	assert.Equal(t, 7.0, total, "the streams add up: 15 + 7 is what was served after the first window")
+
+	// The labels flip back: the old stream starts again from zero, after its stale marker.
+	em, total, err = acc.AddSum(v3, minute(3), 7, false)
+	require.NoError(t, err)
+	assert.False(t, em.Emit)
+	assert.Equal(t, "v4/requests", em.Ended)
+	em, total, err = acc.AddSum(v3, minute(4), 1, false)
+	require.NoError(t, err)
+	assert.True(t, em.Opens)
+	assert.Equal(t, 1.0, total)
+	assert.Greater(t, em.Start, minute(2)+ms, "a restarted stream starts after everything it wrote, stale marker included")
+}
+
+func TestAStreamEndedBeforeItsNextWindowStartsAfterItsStaleMarker(t *testing.T) {
+	// An endpoint leaves the list (stale markers at the collector's clock) and returns within the minute.
+	acc := New()
+	a := one("a")
+	acc.BeginScrape(minute(2).AsTime().Add(40 * time.Second))
+	_, _, err := acc.AddSum(a, minute(2), 3, false)
+	require.NoError(t, err)
+	at, ok := acc.End(a.Stream)
+	require.True(t, ok)
+	assert.Equal(t, minute(2)+pcommon.Timestamp(40*time.Second), at, "stale marker at the scrape's time, after the last point")
+	_, ok = acc.End(a.Stream)
+	assert.False(t, ok, "a closed stream gets one stale marker")
+
+	em, total, err := acc.AddSum(a, minute(2)+pcommon.Timestamp(30*time.Second), 4, false)
+	require.NoError(t, err)
+	assert.True(t, em.Opens)
+	assert.Greater(t, em.Start, at, "the zero point follows the stale marker")
+	assert.Greater(t, em.Timestamp, em.Start)
+	assert.Equal(t, 4.0, total)
+
+	g := one("g")
+	acc.AddGauge(g, KindGauge, minute(2))
+	gAt, ok := acc.End(g.Stream)
+	require.True(t, ok)
+	em = acc.AddGauge(g, KindGauge, minute(2)+ms)
+	assert.True(t, em.Emit)
+	assert.Greater(t, em.Timestamp, gAt, "a gauge point after a stale marker is written after it")
+}
+
+func TestATypeChangeEndsTheSeriesAndStartsANewOne(t *testing.T) {
+	acc := New()
+	asGauge := Series{Source: "custom", Stream: "gauge/custom"}
+	asSum := Series{Source: "custom", Stream: "sum/custom"}
+	asHistogram := Series{Source: "custom", Stream: "histogram/custom"}
+	require.True(t, acc.AddGauge(asGauge, KindGauge, minute(1)).Emit)
+
+	em, total, err := acc.AddSum(asSum, minute(2), 40, false)
+	require.NoError(t, err)
+	assert.Equal(t, "gauge/custom", em.Ended)
+	assert.True(t, em.Emit, "the first window of the counter counts")
+	assert.True(t, em.Opens)
+	assert.Equal(t, 40.0, total, "the gauge's values are never part of the total")
+
+	em, h, err := acc.AddHistogram(asHistogram, minute(3), histogram(1, 2, 3), false)
+	require.NoError(t, err)
+	assert.Equal(t, "sum/custom", em.Ended)
+	assert.True(t, em.Opens)
+	assert.Equal(t, uint64(6), h.Count)
+
+	// Back to a counter: a new stream, from zero, counting the new window.
+	em, total, err = acc.AddSum(asSum, minute(4), 9, false)
+	require.NoError(t, err)
+	assert.Equal(t, "histogram/custom", em.Ended)
+	assert.True(t, em.Opens)
+	assert.Equal(t, 9.0, total)
+}
+
+func TestResetKeepsOnlyWhereEachStreamStopped(t *testing.T) {
+	acc := New()
+	a := one("a")
+	_, _, err := acc.AddSum(a, minute(1), 10, false)
+	require.NoError(t, err)
+	acc.Reset()
+	assert.False(t, acc.Open(a.Stream))
+	assert.Equal(t, minute(1), acc.LastWritten(a.Stream))
+	// Clean state: the minute is new again (the receiver treats the next scrape as a baseline, so it is not
+	// added again), and the stream starts again after its last point.
+	em, total, err := acc.AddSum(a, minute(1), 10, true)
+	require.NoError(t, err)
+	assert.False(t, em.Emit)
+	em, total, err = acc.AddSum(a, minute(2), 5, false)
+	require.NoError(t, err)
+	assert.True(t, em.Opens)
+	assert.Greater(t, em.Start, minute(1))
+	assert.Equal(t, 5.0, total)
+}
+
+func TestAFamilyWhoseTypeFlipsBackNeverCountsAWindowAgain(t *testing.T) {
+	acc := New()
+	asSum := Series{Source: "custom", Stream: "sum/custom"}
+	asGauge := Series{Source: "custom", Stream: "gauge/custom"}
+	_, total, err := acc.AddSum(asSum, minute(1), 40, false)
+	require.NoError(t, err)
+	require.Equal(t, 40.0, total)
+	require.True(t, acc.AddGauge(asGauge, KindGauge, minute(1)).Emit, "as a gauge, minute 1 is new")
+	em, total, err := acc.AddSum(asSum, minute(1), 40, false)
+	require.NoError(t, err)
+	assert.False(t, em.Emit, "minute 1 was counted when the family was a counter before")
+	assert.Zero(t, total, "the counter's stream started again from zero")
+	assert.False(t, acc.AddGauge(asGauge, KindGauge, minute(1)).Emit, "and was written as a gauge before")
 }

@@ -18,10 +18,11 @@ import (
 // eviction runs, which finds nothing to evict.
 func BenchmarkSteadyState(b *testing.B) {
 	const sums, histograms, gauges = 3, 2, 20
-	keys := func(prefix string, n int) []string {
-		out := make([]string, n)
+	keys := func(prefix string, n int) []Series {
+		out := make([]Series, n)
 		for i := range out {
-			out[i] = "endpoint\xfd" + prefix + "\xffserved_entity_name\xfellama-ft-1\xffgpu\xfegpu" + strconv.Itoa(i)
+			stream := "\x01resource\xfd" + prefix + "\xffserved_entity_name\xfellama-ft-1\xffgpu\xfegpu" + strconv.Itoa(i)
+			out[i] = Series{Source: stream[10:], Stream: stream}
 		}
 		return out
 	}
@@ -53,14 +54,14 @@ func BenchmarkSteadyState(b *testing.B) {
 				}
 			}
 			for _, k := range gaugeKeys {
-				a.NewGaugeSample(k, ts)
+				a.AddGauge(k, KindGauge, ts)
 			}
 		}
 		if i%64 == 0 {
 			a.EvictIdle(now.Add(-30*time.Minute), nil)
 		}
 	}
-	if a.Len() != sums+histograms+gauges {
-		b.Fatalf("the accumulator holds %d series, want %d", a.Len(), sums+histograms+gauges)
+	if sources, streams := a.Len(); sources != sums+histograms+gauges || streams != sources {
+		b.Fatalf("the accumulator holds %d sources and %d streams, want %d each", sources, streams, sums+histograms+gauges)
 	}
 }

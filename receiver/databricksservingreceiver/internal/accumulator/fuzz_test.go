@@ -46,7 +46,7 @@ func FuzzAccumulator(f *testing.F) {
 				st = &state{counted: map[pcommon.Timestamp]bool{}}
 				series[key] = st
 			}
-			em, total, err := acc.AddSum(key, window, value, baseline)
+			em, total, err := acc.AddSum(Series{Source: key, Stream: "out/" + key}, window, value, baseline)
 			if isNew && baseline && err == nil {
 				st.baseline = window
 			}
@@ -63,6 +63,9 @@ func FuzzAccumulator(f *testing.F) {
 				t.Fatalf("%s: window %d at or before the baseline %d was added", key, window, st.baseline)
 			}
 			st.counted[window] = true
+			if total != st.total+value {
+				t.Fatalf("%s: total %v after %v and a window of %v", key, total, st.total, value)
+			}
 			if total < st.total || math.IsNaN(total) || math.IsInf(total, 0) {
 				t.Fatalf("%s: total %v after %v", key, total, st.total)
 			}

@@ -3,29 +3,24 @@
 
 package accumulator // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
 
-import (
-	"time"
+import "go.opentelemetry.io/collector/pdata/pcommon"
 
-	"go.opentelemetry.io/collector/pdata/pcommon"
-)
-
-type gaugeSeries struct {
-	lastEmitted pcommon.Timestamp
-	touched     time.Time
-}
-
-// NewGaugeSample reports whether a gauge sample at window is newer than the last one emitted for key, and
-// records it. Re-scraping a minute returns the same sample; emitting it once keeps one point per window.
-func (a *Accumulator) NewGaugeSample(key string, window pcommon.Timestamp) bool {
-	g, ok := a.gauges[key]
-	if !ok {
-		g = &gaugeSeries{}
-		a.gauges[key] = g
+// AddGauge reports whether a gauge (or summary) sample at window is newer than every sample of its source, and
+// records it. Re-scraping a minute returns the same sample; writing it once keeps one point per window, also
+// when the source moved to another stream in between. kind is KindGauge or KindSummary. The point's timestamp is
+// the window's, or just after the stream's last point when that is later (after a stale marker).
+func (a *Accumulator) AddGauge(s Series, kind Kind, window pcommon.Timestamp) Emission {
+	src, st, _, em := a.observe(s, kind)
+	if window <= src.windows.floor {
+		return em
 	}
-	g.touched = a.now
-	if window <= g.lastEmitted {
-		return false
+	src.windows.floor = window // a gauge's floor is its newest window
+	em.Emit = true
+	em.Timestamp = window
+	if st.lastWritten != 0 {
+		em.Timestamp = max(window, st.lastWritten+oneMillisecond)
 	}
-	g.lastEmitted = window
-	return true
+	st.open = true
+	st.lastWritten = em.Timestamp
+	return em
 }

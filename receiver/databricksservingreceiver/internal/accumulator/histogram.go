@@ -47,42 +47,32 @@ func (h Histogram) Validate() error {
 	return nil
 }
 
-type histogramSeries struct {
-	windowLog
-	total Histogram
-}
-
-// AddHistogram adds one window to the series key and returns what to emit together with the cumulative
-// histogram. The returned Histogram shares memory with the accumulator: copy it before the next call.
-func (a *Accumulator) AddHistogram(key string, window pcommon.Timestamp, h Histogram, baseline bool) (Emission, Histogram, error) {
+// AddHistogram adds one window to a cumulative histogram and returns what to write with the stream's total.
+// The returned Histogram shares memory with the accumulator: copy it before the next call.
+func (a *Accumulator) AddHistogram(s Series, window pcommon.Timestamp, h Histogram, baseline bool) (Emission, Histogram, error) {
 	if err := h.Validate(); err != nil {
 		return Emission{}, Histogram{}, fmt.Errorf("%w; not added", err)
 	}
-	s, ok := a.histograms[key]
-	if !ok {
-		s = &histogramSeries{}
-		a.histograms[key] = s
+	src, st, fresh, em := a.observe(s, KindHistogram)
+	if fresh && baseline {
+		src.windows.setBaseline(window)
+		return em, Histogram{}, nil
 	}
-	s.touched = a.now
-	if !ok && baseline {
-		s.setBaseline(window)
-		s.total = Histogram{Bounds: slices.Clone(h.Bounds), Counts: make([]uint64, len(h.Counts))}
-		return Emission{}, Histogram{}, nil
-	}
-	admitted, err := s.admit(window)
+	admitted, err := src.windows.admit(window)
 	if !admitted {
-		return Emission{}, s.total, err
+		return em, st.histogram, err
 	}
 	reopen := false
-	if s.total.Counts == nil || !slices.Equal(s.total.Bounds, h.Bounds) {
-		// A new bucket layout cannot be added to the old one: the series starts over with it.
-		reopen = s.total.Counts != nil && s.start != 0
-		s.total = Histogram{Bounds: slices.Clone(h.Bounds), Counts: make([]uint64, len(h.Counts))}
+	if !st.open || !slices.Equal(st.histogram.Bounds, h.Bounds) {
+		// A new bucket layout cannot be added to the old one: the stream starts over with it.
+		reopen = st.open
+		st.histogram = Histogram{Bounds: slices.Clone(h.Bounds), Counts: make([]uint64, len(h.Counts))}
 	}
 	for i, c := range h.Counts {
-		s.total.Counts[i] += c
+		st.histogram.Counts[i] += c
 	}
-	s.total.Sum += h.Sum
-	s.total.Count += h.Count
-	return s.stamp(window, reopen), s.total, nil
+	st.histogram.Sum += h.Sum
+	st.histogram.Count += h.Count
+	st.stamp(window, reopen, &em)
+	return em, st.histogram, nil
 }

@@ -10,31 +10,32 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
-type sumSeries struct {
-	windowLog
-	total float64
-}
-
-// AddSum adds one window's count to the series key and returns what to emit; the cumulative value is Total.
+// AddSum adds one window's count to a cumulative sum and returns what to write with the stream's total.
 // baseline marks the receiver's first observation of the endpoint (see the package documentation).
-func (a *Accumulator) AddSum(key string, window pcommon.Timestamp, value float64, baseline bool) (Emission, float64, error) {
+func (a *Accumulator) AddSum(s Series, window pcommon.Timestamp, value float64, baseline bool) (Emission, float64, error) {
 	if math.IsNaN(value) || math.IsInf(value, 0) || value < 0 {
 		return Emission{}, 0, fmt.Errorf("window value %v is not a count (finite and not negative); not added", value)
 	}
-	s, ok := a.sums[key]
-	if !ok {
-		s = &sumSeries{}
-		a.sums[key] = s
+	src, st, fresh, em := a.observe(s, KindSum)
+	if fresh && baseline {
+		src.windows.setBaseline(window)
+		return em, st.sum, nil
 	}
-	s.touched = a.now
-	if !ok && baseline {
-		s.setBaseline(window)
-		return Emission{}, 0, nil
-	}
-	admitted, err := s.admit(window)
+	admitted, err := src.windows.admit(window)
 	if !admitted {
-		return Emission{}, s.total, err
+		return em, st.sum, err
 	}
-	s.total += value
-	return s.stamp(window, false), s.total, nil
+	st.sum += value
+	st.stamp(window, false, &em)
+	return em, st.sum, nil
+}
+
+// AddComputedSum adds delta to a cumulative sum the receiver computes itself, such as its count of missed
+// windows. There are no windows: every call counts and writes a point, at ts or just after the stream's last
+// point.
+func (a *Accumulator) AddComputedSum(s Series, ts pcommon.Timestamp, delta float64) (Emission, float64) {
+	_, st, _, em := a.observe(s, KindSum)
+	st.sum += delta
+	st.stamp(ts, false, &em)
+	return em, st.sum
 }

@@ -6,7 +6,9 @@ package discovery // import "github.com/otelcol-databricks/otelcol-databricks/re
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,6 +34,7 @@ type Discoverer struct {
 	logger        *zap.Logger
 
 	refreshedAt time.Time
+	mu          sync.Mutex           // guards endpoints against Remember, which scrapes call concurrently
 	endpoints   []workspace.Endpoint // selected, in name order, with their detailed description
 }
 
@@ -46,15 +49,39 @@ func New(api API, cfg Config, shard ShardConfig, static []string, workspaceHost 
 // earlier one succeeded, the previous endpoints are returned together with the error, so scraping goes on.
 func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []workspace.Endpoint, refreshed bool, err error) {
 	if !d.refreshedAt.IsZero() && now.Sub(d.refreshedAt) < d.cfg.RefreshInterval {
-		return d.endpoints, false, nil
+		return d.current(), false, nil
 	}
 	selected, err := d.selectEndpoints(ctx)
 	if err != nil {
-		return d.endpoints, false, err
+		return d.current(), false, err
 	}
-	d.endpoints = d.describe(ctx, selected)
+	described := d.describe(ctx, selected)
+	d.mu.Lock()
+	d.endpoints = described
+	d.mu.Unlock()
 	d.refreshedAt = now
-	return d.endpoints, true, nil
+	return described, true, nil
+}
+
+func (d *Discoverer) current() []workspace.Endpoint {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.endpoints
+}
+
+// Remember replaces the description of a selected endpoint with a newer one that a scrape fetched, so that a
+// refresh whose describe call fails falls back to the newest description rather than an older one. It is safe
+// to call concurrently with itself.
+func (d *Discoverer) Remember(desc workspace.Endpoint) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	i, found := sort.Find(len(d.endpoints), func(i int) int { return strings.Compare(desc.Name, d.endpoints[i].Name) })
+	if !found {
+		return
+	}
+	// Copy on write: the slice returned by Endpoints may still be read.
+	d.endpoints = slices.Clone(d.endpoints)
+	d.endpoints[i] = desc
 }
 
 // selectEndpoints lists (or takes the static names) and filters.
@@ -90,8 +117,9 @@ func (d *Discoverer) selectEndpoints(ctx context.Context) ([]workspace.Endpoint,
 // fetched keeps what the list said (or what the last refresh fetched): metadata is enrichment, never a reason to
 // stop scraping.
 func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint) []workspace.Endpoint {
-	previous := make(map[string]workspace.Endpoint, len(d.endpoints))
-	for _, ep := range d.endpoints {
+	current := d.current()
+	previous := make(map[string]workspace.Endpoint, len(current))
+	for _, ep := range current {
 		previous[ep.Name] = ep
 	}
 	out := make([]workspace.Endpoint, len(selected))

@@ -31,6 +31,7 @@ type Parser struct {
 	scratch  []Label        // the labels of the line being parsed
 	sorted   []Family       // the result: the families with samples, by name
 	interned map[string]string
+	trimmed  []byte // the body without trailing blanks, when it had some
 }
 
 // NewParser returns a Parser.
@@ -50,10 +51,35 @@ func (p *Parser) Parse(body []byte, contentType string) ([]Family, error) {
 		}
 		body = normalized
 	}
+	body = p.trimTrailingBlanks(body)
 	if p.fastParse(body) {
 		return p.result(), nil
 	}
 	return parseWithExpfmt(body)
+}
+
+// trimTrailingBlanks returns body without the spaces and tabs that end its lines. Prometheus' own scrape parser
+// accepts them after a value or timestamp, expfmt does not, and a proxy or hand-written exporter may add them.
+// Label values cannot hold a raw newline, so no value loses a blank. Bodies without any (the usual case) are
+// returned as they are, without a copy.
+func (p *Parser) trimTrailingBlanks(body []byte) []byte {
+	if !bytes.Contains(body, []byte(" \n")) && !bytes.Contains(body, []byte("\t\n")) {
+		return body
+	}
+	out := p.trimmed[:0]
+	for len(body) > 0 {
+		line, rest, found := bytes.Cut(body, []byte("\n"))
+		if found {
+			line = bytes.TrimRight(line, " \t")
+		}
+		out = append(out, line...)
+		if found {
+			out = append(out, '\n')
+		}
+		body = rest
+	}
+	p.trimmed = out
+	return out
 }
 
 // Parse parses one body with a new Parser (see Parser.Parse).

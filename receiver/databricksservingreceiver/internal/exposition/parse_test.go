@@ -114,3 +114,13 @@ func TestParseErrorsSayWhere(t *testing.T) {
 		})
 	}
 }
+
+func TestTrailingBlanksAreAcceptedAsPrometheusDoes(t *testing.T) {
+	clean := "# HELP request_count_total Requests.\n# TYPE request_count_total gauge\nrequest_count_total{served_entity_name=\"a\"} 37 1788718020000\nrequest_count_total{served_entity_name=\"b\"} 5\n"
+	blanks := "# HELP request_count_total Requests. \n# TYPE request_count_total gauge\t\nrequest_count_total{served_entity_name=\"a\"} 37 1788718020000 \nrequest_count_total{served_entity_name=\"b\"} 5\t \n"
+	want, err := Parse([]byte(clean), "text/plain")
+	require.NoError(t, err)
+	got, err := Parse([]byte(blanks), "text/plain")
+	require.NoError(t, err, "a blank after a value or timestamp is not an error")
+	assert.Equal(t, want, got)
+}

@@ -580,6 +580,26 @@ func (ms *DatabricksServingServedEntityDeploymentStateMetricConfig) Validate() e
 	return nil
 }
 
+// DatabricksServingWindowsMissedMetricConfig provides config for the databricks.serving.windows.missed metric.
+type DatabricksServingWindowsMissedMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+}
+
+func (ms *DatabricksServingWindowsMissedMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
 // MetricsConfig provides config for databricksserving metrics.
 type MetricsConfig struct {
 	DatabricksServingCPUUtilization              DatabricksServingCPUUtilizationMetricConfig              `mapstructure:"databricks.serving.cpu.utilization"`
@@ -595,6 +615,7 @@ type MetricsConfig struct {
 	DatabricksServingScrapeSamples               DatabricksServingScrapeSamplesMetricConfig               `mapstructure:"databricks.serving.scrape.samples"`
 	DatabricksServingScrapeUp                    DatabricksServingScrapeUpMetricConfig                    `mapstructure:"databricks.serving.scrape.up"`
 	DatabricksServingServedEntityDeploymentState DatabricksServingServedEntityDeploymentStateMetricConfig `mapstructure:"databricks.serving.served_entity.deployment.state"`
+	DatabricksServingWindowsMissed               DatabricksServingWindowsMissedMetricConfig               `mapstructure:"databricks.serving.windows.missed"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -659,6 +680,9 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState},
+		},
+		DatabricksServingWindowsMissed: DatabricksServingWindowsMissedMetricConfig{
+			Enabled: true,
 		},
 	}
 }

@@ -87,6 +87,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState},
 					},
+					DatabricksServingWindowsMissed: DatabricksServingWindowsMissedMetricConfig{
+						Enabled: true,
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
@@ -169,6 +172,9 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DatabricksServingServedEntityDeploymentStateMetricAttributeKey{DatabricksServingServedEntityDeploymentStateMetricAttributeKeyState},
 					},
+					DatabricksServingWindowsMissed: DatabricksServingWindowsMissedMetricConfig{
+						Enabled: false,
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
@@ -190,7 +196,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}

@@ -32,6 +32,7 @@ const (
 	AttributeErrorTypeLimit
 	AttributeErrorTypeServerError
 	AttributeErrorTypeNetwork
+	AttributeErrorTypeInternal
 )
 
 // String returns the string representation of the AttributeErrorType.
@@ -53,6 +54,8 @@ func (av AttributeErrorType) String() string {
 		return "server_error"
 	case AttributeErrorTypeNetwork:
 		return "network"
+	case AttributeErrorTypeInternal:
+		return "internal"
 	}
 	return ""
 }
@@ -67,6 +70,7 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"limit":        AttributeErrorTypeLimit,
 	"server_error": AttributeErrorTypeServerError,
 	"network":      AttributeErrorTypeNetwork,
+	"internal":     AttributeErrorTypeInternal,
 }
 
 // AttributeStatusClass specifies the value status_class attribute.
@@ -146,6 +150,9 @@ var MetricsInfo = metricsInfo{
 		Name:       "databricks.serving.served_entity.deployment.state",
 		Attributes: []string{"state"},
 	},
+	DatabricksServingWindowsMissed: metricInfo{
+		Name: "databricks.serving.windows.missed",
+	},
 }
 
 type metricsInfo struct {
@@ -162,6 +169,7 @@ type metricsInfo struct {
 	DatabricksServingScrapeSamples               metricInfo
 	DatabricksServingScrapeUp                    metricInfo
 	DatabricksServingServedEntityDeploymentState metricInfo
+	DatabricksServingWindowsMissed               metricInfo
 }
 
 type metricInfo struct {
@@ -1261,6 +1269,58 @@ func newMetricDatabricksServingServedEntityDeploymentState(cfg DatabricksServing
 	return m
 }
 
+type metricDatabricksServingWindowsMissed struct {
+	data     pmetric.Metric                             // data buffer for generated metric.
+	config   DatabricksServingWindowsMissedMetricConfig // metric config provided by user.
+	capacity int                                        // max observed number of data points added to the metric.
+}
+
+// init fills databricks.serving.windows.missed metric with initial data.
+func (m *metricDatabricksServingWindowsMissed) init() {
+	m.data.SetName("databricks.serving.windows.missed")
+	m.data.SetDescription("Windows (minutes) the endpoint served that the receiver never scraped, since it started watching the endpoint: Databricks serves only the last minute, so a minute missed by failed scrapes, backoff or a collector restart is gone, and every total lacks it. Alert on increase(...) > 0.")
+	m.data.SetUnit("{window}")
+	m.data.SetEmptySum()
+	m.data.Sum().SetIsMonotonic(true)
+	m.data.Sum().SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+}
+
+func (m *metricDatabricksServingWindowsMissed) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64) {
+	if !m.config.Enabled {
+		return
+	}
+	dp := m.data.Sum().DataPoints().AppendEmpty()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	dp.SetIntValue(val)
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingWindowsMissed) updateCapacity() {
+	if m.data.Sum().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Sum().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingWindowsMissed) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Sum().DataPoints().Len() > 0 {
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingWindowsMissed(cfg DatabricksServingWindowsMissedMetricConfig) metricDatabricksServingWindowsMissed {
+	m := metricDatabricksServingWindowsMissed{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
@@ -1284,6 +1344,7 @@ type MetricsBuilder struct {
 	metricDatabricksServingScrapeSamples               metricDatabricksServingScrapeSamples
 	metricDatabricksServingScrapeUp                    metricDatabricksServingScrapeUp
 	metricDatabricksServingServedEntityDeploymentState metricDatabricksServingServedEntityDeploymentState
+	metricDatabricksServingWindowsMissed               metricDatabricksServingWindowsMissed
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -1322,6 +1383,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricDatabricksServingScrapeSamples:               newMetricDatabricksServingScrapeSamples(mbc.Metrics.DatabricksServingScrapeSamples),
 		metricDatabricksServingScrapeUp:                    newMetricDatabricksServingScrapeUp(mbc.Metrics.DatabricksServingScrapeUp),
 		metricDatabricksServingServedEntityDeploymentState: newMetricDatabricksServingServedEntityDeploymentState(mbc.Metrics.DatabricksServingServedEntityDeploymentState),
+		metricDatabricksServingWindowsMissed:               newMetricDatabricksServingWindowsMissed(mbc.Metrics.DatabricksServingWindowsMissed),
 		resourceAttributeIncludeFilter:                     make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:                     make(map[string]filter.Filter),
 	}
@@ -1479,6 +1541,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricDatabricksServingScrapeSamples.emit(ils.Metrics())
 	mb.metricDatabricksServingScrapeUp.emit(ils.Metrics())
 	mb.metricDatabricksServingServedEntityDeploymentState.emit(ils.Metrics())
+	mb.metricDatabricksServingWindowsMissed.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -1573,6 +1636,11 @@ func (mb *MetricsBuilder) RecordDatabricksServingScrapeUpDataPoint(ts pcommon.Ti
 // RecordDatabricksServingServedEntityDeploymentStateDataPoint adds a data point to databricks.serving.served_entity.deployment.state metric.
 func (mb *MetricsBuilder) RecordDatabricksServingServedEntityDeploymentStateDataPoint(ts pcommon.Timestamp, val int64, stateAttributeValue string) {
 	mb.metricDatabricksServingServedEntityDeploymentState.recordDataPoint(mb.startTime, ts, val, stateAttributeValue)
+}
+
+// RecordDatabricksServingWindowsMissedDataPoint adds a data point to databricks.serving.windows.missed metric.
+func (mb *MetricsBuilder) RecordDatabricksServingWindowsMissedDataPoint(ts pcommon.Timestamp, val int64) {
+	mb.metricDatabricksServingWindowsMissed.recordDataPoint(mb.startTime, ts, val)
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

@@ -158,6 +158,9 @@ func TestMetricsBuilder(t *testing.T) {
 			if tt.name == "reaggregate_set" {
 				mb.RecordDatabricksServingServedEntityDeploymentStateDataPoint(ts, 3, "state-val-2")
 			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingWindowsMissedDataPoint(ts, 1)
 
 			rb := mb.NewResourceBuilder()
 			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
@@ -700,6 +703,20 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("state")
 						assert.False(t, ok)
 					}
+				case "databricks.serving.windows.missed":
+					assert.False(t, validatedMetrics["databricks.serving.windows.missed"], "Found a duplicate in the metrics slice: databricks.serving.windows.missed")
+					validatedMetrics["databricks.serving.windows.missed"] = true
+					assert.Equal(t, pmetric.MetricTypeSum, mi.Type())
+					assert.Equal(t, 1, mi.Sum().DataPoints().Len())
+					assert.Equal(t, "Windows (minutes) the endpoint served that the receiver never scraped, since it started watching the endpoint: Databricks serves only the last minute, so a minute missed by failed scrapes, backoff or a collector restart is gone, and every total lacks it. Alert on increase(...) > 0.", mi.Description())
+					assert.Equal(t, "{window}", mi.Unit())
+					assert.True(t, mi.Sum().IsMonotonic())
+					assert.Equal(t, pmetric.AggregationTemporalityCumulative, mi.Sum().AggregationTemporality())
+					dp := mi.Sum().DataPoints().At(0)
+					assert.Equal(t, start, dp.StartTimestamp())
+					assert.Equal(t, ts, dp.Timestamp())
+					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+					assert.Equal(t, int64(1), dp.IntValue())
 				}
 			}
 		})

@@ -70,12 +70,18 @@ type Endpoint struct {
 	ID   string `json:"id"`
 	Task string `json:"task"`
 	// EndpointType is FOUNDATION_MODEL_API for pay-per-token Foundation Model endpoints, which have no metrics.
-	EndpointType string        `json:"endpoint_type"`
-	State        EndpointState `json:"state"`
-	Tags         []Tag         `json:"tags"`
-	Config       struct {
-		ServedEntities []ServedEntity `json:"served_entities"`
-	} `json:"config"`
+	EndpointType string         `json:"endpoint_type"`
+	State        EndpointState  `json:"state"`
+	Tags         []Tag          `json:"tags"`
+	Config       EndpointConfig `json:"config"`
+	// PendingConfig is the configuration an update in progress is rolling out: its served entities may already
+	// serve traffic, and so show up in the metrics, before they are part of Config.
+	PendingConfig EndpointConfig `json:"pending_config"`
+}
+
+// EndpointConfig is an endpoint's configuration, as far as the receiver uses it.
+type EndpointConfig struct {
+	ServedEntities []ServedEntity `json:"served_entities"`
 }
 
 // EndpointState is the endpoint's readiness and configuration update state.

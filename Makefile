@@ -80,10 +80,12 @@ test: check-generated lint test-unit bench-smoke fuzz test-deploy test-e2e
 test-unit:
 	$(GO) test -race -count=1 ./...
 
-## fuzz: the fuzz targets, each for FUZZTIME: parsing and conversion of arbitrary bodies, the fast parser against
+## fuzz: the fuzz targets, each for FUZZTIME: parsing and conversion of arbitrary bodies, the lifecycle property
+## (random workspace changes, failures and restarts against a model with its own truth), the fast parser against
 ## expfmt, and the accumulator.
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseAndConvert$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/
+	$(GO) test -run '^$$' -fuzz '^FuzzLifecycle$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/
 	$(GO) test -run '^$$' -fuzz '^FuzzFastParserMatchesExpfmt$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/internal/exposition/
 	$(GO) test -run '^$$' -fuzz '^FuzzAccumulator$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/internal/accumulator/
 

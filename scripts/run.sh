@@ -39,10 +39,21 @@ else
 	export DATABRICKS_TOKEN=dapi-simulator-token
 	export DATABRICKS_HOST=http://127.0.0.1:${SIMULATOR_PORT:-18080}
 	interval=${DATABRICKS_COLLECTION_INTERVAL:-5s}
-	bin/workspace-simulator -listen "${DATABRICKS_HOST#http://}" -token "$DATABRICKS_TOKEN" -window "$window" >"$state/simulator.log" 2>&1 &
+	# The simulated workspace changes as a real one does, once a minute, over and over: a new model version takes
+	# 30 % of the traffic and is removed again, a version bump, a resize, an endpoint deleted and recreated, a
+	# family changing type. SIMULATOR_LIFECYCLE= (empty) keeps it still.
+	lifecycle=${SIMULATOR_LIFECYCLE-60s=multi-entity-endpoint-0:add_entity?traffic_percentage=30,120s=cpu-endpoint-0:bump_version,180s=cpu-endpoint-1:resize,240s=multi-entity-endpoint-0:remove_entity,300s=cpu-endpoint-1:recreate?gap=30s,360s=gpu-endpoint-0:flip_type}
+	lifecycle_args=()
+	if [ -n "$lifecycle" ]; then
+		lifecycle_args=(-lifecycle "$lifecycle" -lifecycle-repeat)
+	fi
+	bin/workspace-simulator -listen "${DATABRICKS_HOST#http://}" -token "$DATABRICKS_TOKEN" -window "$window" "${lifecycle_args[@]}" >"$state/simulator.log" 2>&1 &
 	pids+=($!)
 	wait_for "$DATABRICKS_HOST/simulator/stats" "the workspace simulator" "$state/simulator.log"
 	echo "no DATABRICKS_HOST/DATABRICKS_TOKEN: scraping the built-in workspace simulator at $DATABRICKS_HOST ($window windows)"
+	if [ -n "$lifecycle" ]; then
+		echo "the simulated workspace changes every minute (rollouts, version bumps, a resize, a recreated endpoint); SIMULATOR_LIFECYCLE= keeps it still"
+	fi
 fi
 
 cat >"$state/prometheus.yml" <<'YAML'

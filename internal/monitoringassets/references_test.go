@@ -33,6 +33,7 @@ var documentedMetrics = []string{
 	"databricks.serving.scrape.samples",
 	"databricks.serving.scrape.up",
 	"databricks.serving.served_entity.deployment.state",
+	"databricks.serving.windows.missed",
 }
 
 // documentedTagKeys are the Datadog tag keys of docs/metrics.md that queries may filter or group by.

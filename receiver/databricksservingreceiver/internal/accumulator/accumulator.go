@@ -115,8 +115,11 @@ type Accumulator struct {
 type source struct {
 	kind    Kind
 	windows windowLog
-	// stream is the key of the stream the source is written to now ("" before its first observation).
+	// stream is the key of the stream the source is written to now ("" before its first observation), and
+	// current that stream, so that the usual observation (same stream as last time) costs one map lookup. A
+	// stream is touched whenever its source is, so it is never evicted before its source.
 	stream  string
+	current *stream
 	touched time.Time
 	// earlier holds the window logs of the kinds the source had before its type changed, so that a family
 	// whose type flips back does not count again the windows it counted as that type. Nil until a change.
@@ -227,13 +230,14 @@ func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fre
 		fresh = src.changeKind(kind)
 	}
 	src.touched = a.now
-	if src.stream != s.Stream {
-		if src.stream != "" {
-			if at, ended := a.End(src.stream); ended {
-				em.Ended, em.EndedAt = src.stream, at
-			}
+	if src.stream == s.Stream && src.current != nil && src.current.kind == kind {
+		src.current.touched = a.now
+		return src, src.current, fresh, em
+	}
+	if src.stream != s.Stream && src.stream != "" {
+		if at, ended := a.End(src.stream); ended {
+			em.Ended, em.EndedAt = src.stream, at
 		}
-		src.stream = s.Stream
 	}
 	st, ok = a.streams[s.Stream]
 	if !ok {
@@ -244,6 +248,7 @@ func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fre
 		*st = stream{kind: kind, lastWritten: st.lastWritten}
 	}
 	st.touched = a.now
+	src.stream, src.current = s.Stream, st
 	return src, st, fresh, em
 }
 

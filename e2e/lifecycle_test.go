@@ -83,13 +83,17 @@ func TestLifecycleTotalsAreExactInBothBackends(t *testing.T) {
 		time.Sleep(3 * windowLength)
 	}
 	time.Sleep(2 * windowLength)
+	truthAt := time.Now()
 	truth := s.truth(t)
 	waitForLastWindows(t, s, rows, truth, nil)
 
 	for name, ep := range truth.Endpoints {
 		t.Run(name, func(t *testing.T) {
+			// The collector goes on scraping after the truth was read: only what it wrote before the next
+			// window counts (a point of a window is stamped before the next window starts).
+			until := ep.Windows[len(ep.Windows)-1].TimestampMillis + truth.WindowMillis - 2
 			for entity, want := range entityTotals(ep.Windows) {
-				checkEntityTotals(t, s, rows, name, entity, want)
+				checkEntityTotals(t, s, rows, name, entity, want, until)
 			}
 		})
 	}
@@ -128,21 +132,23 @@ func TestLifecycleTotalsAreExactInBothBackends(t *testing.T) {
 	})
 
 	t.Run("minutes missed by failed scrapes are counted", func(t *testing.T) {
+		// Written on every scrape, stamped with its time: what was written before the truth was read.
+		until := truthAt.UnixMilli()
 		windows := truth.Endpoints["cpu-endpoint-6"].Windows
 		first, last := windows[0].TimestampMillis, windows[len(windows)-1].TimestampMillis
 		unserved := int((last-first)/truth.WindowMillis) + 1 - len(windows)
 		require.Positive(t, unserved, "the fault made the endpoint miss windows")
 		series, err := s.prometheus.rawSamples(selector("databricks_serving_windows_missed_total", map[string]string{endpointLabel: "cpu-endpoint-6"}))
 		require.NoError(t, err)
-		assert.Equal(t, float64(unserved), resetAwareTotal(series))
-		assert.Equal(t, float64(unserved), s.intake.SumCount("databricks.serving.windows.missed", map[string]string{endpointTag: "cpu-endpoint-6"}))
+		assert.Equal(t, float64(unserved), resetAwareTotal(series, until))
+		assert.Equal(t, float64(unserved), total(datadogPointsUntil(s.intake.SeriesPoints("databricks.serving.windows.missed", "count", map[string]string{endpointTag: "cpu-endpoint-6"}), until/1000)))
 		for _, quiet := range []string{"cpu-endpoint-0", "multi-entity-endpoint-0"} {
 			windows := truth.Endpoints[quiet].Windows
 			gaps := int((windows[len(windows)-1].TimestampMillis-windows[0].TimestampMillis)/truth.WindowMillis) + 1 - len(windows)
 			series, err := s.prometheus.rawSamples(selector("databricks_serving_windows_missed_total", map[string]string{endpointLabel: quiet}))
 			require.NoError(t, err)
 			require.NotEmpty(t, series, "%s: written from the first cycle", quiet)
-			assert.Equal(t, float64(gaps), resetAwareTotal(series), quiet)
+			assert.Equal(t, float64(gaps), resetAwareTotal(series, until), quiet)
 		}
 	})
 }
@@ -180,7 +186,7 @@ func entityTotals(windows []simulator.WindowTruth) map[string]*entityWindows {
 	return out
 }
 
-func checkEntityTotals(t *testing.T, s *stack, rows map[string]metricRow, endpoint, entity string, want *entityWindows) {
+func checkEntityTotals(t *testing.T, s *stack, rows map[string]metricRow, endpoint, entity string, want *entityWindows, untilMs int64) {
 	for _, family := range []string{"request_count_total", "request_4xx_count_total", "request_5xx_count_total"} {
 		row := rows[family]
 		promMatch := map[string]string{endpointLabel: endpoint, "served_entity_name": entity}
@@ -193,15 +199,15 @@ func checkEntityTotals(t *testing.T, s *stack, rows map[string]metricRow, endpoi
 		}
 		series, err := s.prometheus.rawSamples(selector(row.PromName, promMatch))
 		require.NoError(t, err)
-		assert.Equal(t, want.counts[family], resetAwareTotal(series), "prometheus %s %s, over %d label sets", entity, family, len(series))
-		assert.Equal(t, want.counts[family], s.intake.SumCount(row.DDName, ddMatch), "datadog %s %s", entity, family)
+		assert.Equal(t, want.counts[family], resetAwareTotal(series, untilMs), "prometheus %s %s, over %d label sets", entity, family, len(series))
+		assert.Equal(t, want.counts[family], total(datadogPointsUntil(s.intake.SeriesPoints(row.DDName, "count", ddMatch), untilMs/1000)), "datadog %s %s", entity, family)
 	}
 	row := rows["request_latency_ms"]
 	promMatch := map[string]string{endpointLabel: endpoint, "served_entity_name": entity}
 	count, err := s.prometheus.rawSamples(selector(row.PromName+"_count", promMatch))
 	require.NoError(t, err)
-	assert.Equal(t, float64(want.latency.Count), resetAwareTotal(count), "prometheus %s latency count", entity)
-	assert.Equal(t, int64(want.latency.Count), s.intake.SketchCount(row.DDName, map[string]string{endpointTag: endpoint, "served_entity_name": entity}), "datadog %s latency count", entity)
+	assert.Equal(t, float64(want.latency.Count), resetAwareTotal(count, untilMs), "prometheus %s latency count", entity)
+	assert.Equal(t, int64(want.latency.Count), s.intake.SketchCountUntil(row.DDName, map[string]string{endpointTag: endpoint, "served_entity_name": entity}, untilMs/1000), "datadog %s latency count", entity)
 	for i, bound := range append(append([]float64{}, want.latency.Bounds...), math.Inf(1)) {
 		le := strconv.FormatFloat(bound, 'f', -1, 64)
 		if math.IsInf(bound, 1) {
@@ -209,19 +215,22 @@ func checkEntityTotals(t *testing.T, s *stack, rows map[string]metricRow, endpoi
 		}
 		buckets, err := s.prometheus.rawSamples(selector(row.PromName+"_bucket", map[string]string{endpointLabel: endpoint, "served_entity_name": entity, "le": le}))
 		require.NoError(t, err)
-		assert.Equal(t, float64(want.latency.CumulativeCounts[i]), resetAwareTotal(buckets), "prometheus %s latency bucket le=%s", entity, le)
+		assert.Equal(t, float64(want.latency.CumulativeCounts[i]), resetAwareTotal(buckets, untilMs), "prometheus %s latency bucket le=%s", entity, le)
 	}
 }
 
-// resetAwareTotal is what increase() counts over every series given: each series' first value (its zero point)
-// and every rise after it, a drop being a counter reset from which the new value counts whole.
-func resetAwareTotal(series []promSeries) float64 {
+// resetAwareTotal is what increase() counts over every series given, up to untilMs: each series' first value
+// (its zero point) and every rise after it, a drop being a counter reset from which the new value counts whole.
+func resetAwareTotal(series []promSeries, untilMs int64) float64 {
 	total := 0.0
 	for _, ser := range series {
 		samples := append([]sample{}, ser.Samples...)
 		sort.Slice(samples, func(i, j int) bool { return samples[i].TimestampMs < samples[j].TimestampMs })
 		previous := 0.0
 		for _, smp := range samples {
+			if smp.TimestampMs > untilMs {
+				break
+			}
 			if smp.Value >= previous {
 				total += smp.Value - previous
 			} else {

@@ -85,7 +85,7 @@ func BenchmarkParseAndConvert(b *testing.B) {
 				now := start.Add(time.Duration(i)*time.Minute + 20*time.Second)
 				md := pmetric.NewMetrics()
 				c := newConverter(ep, cfg, "bench", md.ResourceMetrics(), now)
-				if err := s.processScrape(context.Background(), ep, c, wb.body, textFormat, nil, now, time.Now()); err != nil {
+				if err := s.processScrape(context.Background(), ep, c, wb.body, textFormat, nil, newScrapeTiming(now, time.Now())); err != nil {
 					b.Fatal(err)
 				}
 				points = md.DataPointCount()

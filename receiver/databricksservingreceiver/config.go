@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
@@ -60,6 +61,10 @@ type Config struct {
 	SpreadRequests bool `mapstructure:"spread_requests"`
 	// Limits bound what one endpoint may send; an endpoint over a limit fails alone.
 	Limits LimitsConfig `mapstructure:"limits"`
+	// Storage names a storage extension (e.g. file_storage) in which the receiver saves what it counted, so
+	// that a restart neither loses a window nor resets a counter (see persist.go and docs/reliability.md).
+	// Without it, the first minute of every endpoint after a start is a baseline.
+	Storage *component.ID `mapstructure:"storage"`
 
 	_ struct{}
 }

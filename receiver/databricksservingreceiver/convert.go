@@ -158,6 +158,9 @@ func (c *converter) convertSample(def metricDef, typ dto.MetricType, s *expositi
 		if !ok {
 			return errNotANumber
 		}
+		if window <= c.ep.gaugeFloor {
+			return nil
+		}
 		em := c.ep.acc.AddGauge(ref.series(), accumulator.KindGauge, window)
 		c.endStream(em)
 		if !em.Emit {
@@ -171,20 +174,18 @@ func (c *converter) convertSample(def metricDef, typ dto.MetricType, s *expositi
 		}
 		em, total, err := c.ep.acc.AddSum(ref.series(), window, value, c.ep.baseline)
 		c.endStream(em)
-		if err != nil || !em.Emit {
-			return err
+		if werr := c.writeSum(ref, em, total); werr != nil {
+			return werr
 		}
-		if em.Opens {
-			if err := c.appendNumber(ref, em.Start, em.Start, 0); err != nil {
-				return err
-			}
-		}
-		return c.appendNumber(ref, em.Start, em.Timestamp, total)
+		return err
 	case kindWindowedHistogram:
 		return c.convertHistogram(ref, typ, window, s)
 	case kindSummary:
 		if typ != dto.MetricType_SUMMARY {
 			return errors.New("summary sample has no quantiles, sum or count")
+		}
+		if window <= c.ep.gaugeFloor {
+			return nil
 		}
 		em := c.ep.acc.AddGauge(ref.series(), accumulator.KindSummary, window)
 		c.endStream(em)
@@ -206,6 +207,11 @@ func (c *converter) convertHistogram(ref *seriesRef, typ dto.MetricType, window 
 	}
 	em, total, err := c.ep.acc.AddHistogram(ref.series(), window, h, c.ep.baseline)
 	c.endStream(em)
+	if em.Resumed {
+		if err := c.appendHistogram(ref, em.Start, em.ResumedAt, em.ResumedHistogram); err != nil {
+			return err
+		}
+	}
 	if err != nil || !em.Emit {
 		return err
 	}
@@ -216,6 +222,25 @@ func (c *converter) convertHistogram(ref *seriesRef, typ dto.MetricType, window 
 		}
 	}
 	return c.appendHistogram(ref, em.Start, em.Timestamp, total)
+}
+
+// writeSum writes what an observation of a cumulative sum emits: the saved total of a resumed stream, the zero
+// point of a stream that opens, and the new total.
+func (c *converter) writeSum(ref *seriesRef, em accumulator.Emission, total float64) error {
+	if em.Resumed {
+		if err := c.appendNumber(ref, em.Start, em.ResumedAt, em.ResumedSum); err != nil {
+			return err
+		}
+	}
+	if !em.Emit {
+		return nil
+	}
+	if em.Opens {
+		if err := c.appendNumber(ref, em.Start, em.Start, 0); err != nil {
+			return err
+		}
+	}
+	return c.appendNumber(ref, em.Start, em.Timestamp, total)
 }
 
 // endStream writes the stale marker of the stream an observation moved its source away from.

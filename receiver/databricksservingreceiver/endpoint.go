@@ -49,6 +49,12 @@ type endpointState struct {
 
 	// windows counts the windows the endpoint served that were never scraped (see missed.go).
 	windows windowTracker
+	// gaugeFloor is the newest window whose gauges a collector before this one may have written (restored
+	// state): gauges are not saved, and writing them again would repeat a point.
+	gaugeFloor pcommon.Timestamp
+	// savedWindows and savedBaseline are what the last save of the state held (see persist.go).
+	savedWindows  windowTracker
+	savedBaseline bool
 
 	// failures counts consecutive answers that call for backoff (404, 429, 503); retryAt is when the endpoint
 	// is asked again.
@@ -77,6 +83,9 @@ type seriesRef struct {
 func (ref *seriesRef) series() accumulator.Series {
 	return accumulator.Series{Source: ref.source, Stream: ref.key}
 }
+
+// endpointDescription is the description of an endpoint known by name alone, until discovery describes it.
+func endpointDescription(name string) workspace.Endpoint { return workspace.Endpoint{Name: name} }
 
 func newEndpointState(description workspace.Endpoint, resources endpointResources, baseline bool) *endpointState {
 	return &endpointState{

@@ -269,6 +269,7 @@ func TestTokenRotatedMidRunIsReportedOnceAndRecovers(t *testing.T) {
 	ws.patch(t, http.MethodPut, "/simulator/tokens", map[string][]string{"tokens": {"dapi-someone-elses-token"}})
 	var reports int
 	for range 3 {
+		clock.advance(time.Second)
 		md, err := scrapeOnce(t, s)
 		if err != nil {
 			reports++
@@ -281,6 +282,7 @@ func TestTokenRotatedMidRunIsReportedOnceAndRecovers(t *testing.T) {
 	assert.Equal(t, 1, reports, "reported once while it lasts")
 
 	ws.patch(t, http.MethodPut, "/simulator/tokens", map[string][]string{"tokens": {testToken}})
+	clock.advance(time.Second)
 	md, err := scrapeOnce(t, s)
 	require.NoError(t, err)
 	up, _, _ := upOf(md, "cpu-endpoint-0")

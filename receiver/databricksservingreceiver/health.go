@@ -104,10 +104,7 @@ func (c *converter) recordMissedWindows(tmpl *resourceTemplate, ts pcommon.Times
 	}
 	ref := c.computedSeries(tmpl, windowsMissedMetric, "", "")
 	em, total := c.ep.acc.AddComputedSum(ref.series(), ts, float64(missed))
-	if em.Opens {
-		_ = c.appendNumber(ref, em.Start, em.Start, 0)
-	}
-	_ = c.appendNumber(ref, em.Start, em.Timestamp, total)
+	_ = c.writeSum(ref, em, total)
 }
 
 // stateRewriteInterval is how often the state metrics are written while they do not change. They can only

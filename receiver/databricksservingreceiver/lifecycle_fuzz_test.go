@@ -22,10 +22,12 @@ import (
 
 // FuzzLifecycle plays random sequences of what happens to a serving endpoint (scrapes, skipped and failed
 // scrapes, served entities added, described late and removed, version, size, tag and id changes, the endpoint
-// leaving the list and returning, a family changing type, scale to zero, receiver restarts) against a model
-// workspace that keeps its own truth, and checks the property the receiver promises: for every Databricks
-// series, the sum over its output streams equals the windows served, less the baseline window of each start,
-// and the missed-window count equals the windows that were never scraped. Every stream's points also ascend.
+// leaving the list and returning, a family changing type, scale to zero, receiver restarts with saved state and
+// with the state lost) against a model workspace that keeps its own truth, and checks the property the receiver
+// promises: for every Databricks series, the sum over its output streams (as a backend sees them, across
+// restarts) equals the windows served, less the baseline window of each start without saved state, and the
+// missed-window count equals the windows that were never scraped. Every stream's points also ascend, across
+// restarts with saved state.
 func FuzzLifecycle(f *testing.F) {
 	for _, seed := range []string{
 		"\x00\x00\x00\x08\x00\x00\x0c\x00\x00",         // a new entity, then a version bump
@@ -34,7 +36,8 @@ func FuzzLifecycle(f *testing.F) {
 		"\x00\x0e\x00\x0e\x00\x0e\x00\x0e\x00\x0e\x00", // the custom family cycles through its types
 		"\x00\x00\x07\x00\x06\x06\x00\x00\x0f\x00\x00", // failed and skipped scrapes, a restart
 		"\x00\x08\x00\x0b\x00\x1c\x00\x2c\x00\x3c\x00", // entity removed; size, tag and id changes
-		"\x00\x16\x00\x00\x16\x00\x0d\x0f\x0d\x00\x00", // scale to zero and back; restart while away
+		"\x00\x16\x00\x00\x16\x00\x0d\x0f\x0d\x00\x00", // scale to zero and back; restart with state while away
+		"\x00\x00\x08\x00\x0f\x00\x1f\x00\x0f\x06\x00", // restarts with state, with the state lost, with state
 	} {
 		f.Add([]byte(seed))
 	}
@@ -72,7 +75,11 @@ type lifecycleModel struct {
 	scaled   bool
 	custom   string // the custom family's type, "" when absent
 
+	store     *memStorage // the receivers' saved state, kept across restarts
 	instances []*modelInstance
+	// counted is the truth a backend must add up to: per series, every window served to an instance that was
+	// not taking its baseline, once, whichever instance it was served to.
+	counted map[string]map[int64]float64
 }
 
 // modelInstance is one receiver instance and what the model served to it.
@@ -81,26 +88,47 @@ type modelInstance struct {
 	outputs         []pmetric.Metrics
 	scraped         bool // its first cycle ran (and so its first discovery)
 	baselinePending bool
-	served          map[string]map[int64]float64 // series → window → value, 200 answers only
-	baseline        map[string]map[int64]bool
-	lastSeen        int64 // newest window served while the receiver watched without a break
+	floor           map[string]int64 // per series, the baseline window of an instance that took one
+	lastSeen        int64            // newest window served while the receiver watched without a break
 	missed          int
 	awayScraped     bool // a cycle ran while the endpoint was not listed
+	// resumed is true when the instance started from its predecessor's saved state: a backend sees its
+	// streams go on, so their points must ascend across the restart.
+	resumed bool
 }
 
 func newLifecycleModel(t *testing.T) *lifecycleModel {
 	m := &lifecycleModel{
 		t: t, now: time.UnixMilli(bodyTimestamp).Add(30 * time.Second), listed: true,
 		entities: []modelEntity{{name: "e0", version: "1", size: "Small", described: true}}, nextName: 1,
+		store: newMemStorage(), counted: map[string]map[int64]float64{},
 	}
-	m.restart()
+	m.restart(false)
 	return m
 }
 
 func (m *lifecycleModel) current() *modelInstance { return m.instances[len(m.instances)-1] }
 
-// restart starts a new receiver instance on the model, reached in-process.
-func (m *lifecycleModel) restart() {
+// restart starts a new receiver instance on the model, reached in-process, saving its state in the model's
+// storage. withState keeps what the instance before it saved (it shuts down as a collector does on SIGTERM);
+// otherwise the state is lost.
+func (m *lifecycleModel) restart(withState bool) {
+	inst := &modelInstance{floor: map[string]int64{}}
+	if len(m.instances) > 0 {
+		previous := m.current()
+		if err := previous.s.shutdown(context.Background()); err != nil {
+			m.t.Fatal(err)
+		}
+		if withState {
+			// Saved state carries on what the instance knew: its baseline (still pending if it had no
+			// answer yet), and the newest window it saw.
+			inst.resumed = true
+			inst.lastSeen, inst.floor = previous.lastSeen, previous.floor
+			inst.scraped, inst.baselinePending, inst.awayScraped = previous.scraped, previous.baselinePending, previous.awayScraped
+		} else {
+			m.store.data = map[string][]byte{}
+		}
+	}
 	s := newTestScraper(m.t, "http://127.0.0.1:1", func(c *Config) {
 		c.Discovery.RefreshInterval = 30 * time.Second
 		c.CollectionInterval = 30 * time.Second
@@ -109,9 +137,13 @@ func (m *lifecycleModel) restart() {
 	s.client = workspace.NewClient(&http.Client{Transport: handlerTransport{m}}, base, workspace.StaticToken(testToken), "fuzz", s.cfg.Limits.MaxBodyBytes)
 	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, nil, s.host, s.cfg.MaxConcurrency, s.logger)
 	s.now = func() time.Time { return m.now }
-	m.instances = append(m.instances, &modelInstance{
-		s: s, served: map[string]map[int64]float64{}, baseline: map[string]map[int64]bool{},
-	})
+	// What start does with `storage:` set, on the model's storage.
+	s.cfg.Storage = &stateStorageID
+	if err := s.openState(context.Background(), storageHost{ext: m.store}, stateStorageID); err != nil {
+		m.t.Fatal(err)
+	}
+	inst.s = s
+	m.instances = append(m.instances, inst)
 }
 
 // handlerTransport serves requests with a handler in-process: no sockets, so the fuzzer runs many cycles.
@@ -156,7 +188,7 @@ func (m *lifecycleModel) apply(op byte) {
 	case 14:
 		m.custom = map[string]string{"": "gauge", "gauge": "counter", "counter": "histogram", "histogram": ""}[m.custom]
 	case 15:
-		m.restart()
+		m.restart(op&0x10 == 0)
 	}
 }
 
@@ -257,22 +289,25 @@ func (m *lifecycleModel) body() string {
 	case "histogram":
 		fmt.Fprintf(&b, "# TYPE custom_score histogram\ncustom_score_bucket{le=\"+Inf\"} 3 %d\ncustom_score_sum 2 %d\ncustom_score_count 3 %d\n", ts, ts, ts)
 	}
-	inst.record(values, ts)
+	for series, v := range values {
+		switch {
+		case inst.baselinePending:
+			// The baseline: this window and every one before it are never counted by this instance.
+			inst.floor[series] = ts
+		case ts > inst.floor[series]:
+			if m.counted[series] == nil {
+				m.counted[series] = map[int64]float64{}
+			}
+			m.counted[series][ts] = v
+		}
+	}
+	inst.record(ts)
 	return b.String()
 }
 
-// record notes what a 200 answer served to the instance: the windows, the baseline of its first answer, and
-// the windows that no answer served since the last one.
-func (inst *modelInstance) record(values map[string]float64, ts int64) {
-	for series, v := range values {
-		if inst.served[series] == nil {
-			inst.served[series], inst.baseline[series] = map[int64]float64{}, map[int64]bool{}
-		}
-		inst.served[series][ts] = v
-		if inst.baselinePending {
-			inst.baseline[series][ts] = true
-		}
-	}
+// record notes what a 200 answer served to the instance: its baseline ends, and the windows that no answer
+// served since the last one are missed.
+func (inst *modelInstance) record(ts int64) {
 	inst.baselinePending = false
 	if inst.lastSeen != 0 && ts > inst.lastSeen {
 		inst.missed += int((ts-inst.lastSeen)/60_000) - 1
@@ -282,37 +317,39 @@ func (inst *modelInstance) record(values map[string]float64, ts int64) {
 
 func (m *lifecycleModel) check() {
 	t := m.t
-	want, got := map[string]float64{}, map[string]float64{}
-	missedWant, missedGot := 0, 0.0
+	want := map[string]float64{}
+	missedWant := 0
+	var all, session []pmetric.Metrics // all outputs; those since the last restart that lost the state
 	for _, inst := range m.instances {
-		requireStreamsAscend(t, inst.outputs, "databricks.serving.request.count", "databricks.serving.cpu.utilization",
-			unmappedNamespace+"custom_score", "databricks.serving.scrape.up", "databricks.serving.windows.missed")
-		for series, windows := range inst.served {
-			for ts, v := range windows {
-				if !inst.baseline[series][ts] {
-					want[series] += v
-				}
-			}
-			if series == customCounter {
-				got[series] += countedTotalWhere(inst.outputs, unmappedNamespace+"custom_score", func(stream string) bool { return strings.Contains(stream, "Sum") })
-			} else {
-				got[series] += countedTotal(inst.outputs, "databricks.serving.request.count", series)
-			}
+		if !inst.resumed {
+			session = nil
 		}
+		session = append(session, inst.outputs...)
+		all = append(all, inst.outputs...)
+		requireStreamsAscend(t, session, "databricks.serving.request.count", "databricks.serving.cpu.utilization",
+			unmappedNamespace+"custom_score", "databricks.serving.scrape.up", "databricks.serving.windows.missed")
 		missedWant += inst.missed
-		missedGot += countedTotalWhere(inst.outputs, "databricks.serving.windows.missed", func(string) bool { return true })
 		for _, md := range inst.outputs {
 			if _, errorType, _ := upOf(md, lifecycleEndpoint); errorType == errorTypeInternal {
 				t.Fatal("a scrape panicked")
 			}
 		}
 	}
-	for series, w := range want {
-		if got[series] != w {
-			t.Fatalf("%s: the streams add up to %v, the model served %v (less baselines)", series, got[series], w)
+	for series, windows := range m.counted {
+		for _, v := range windows {
+			want[series] += v
 		}
 	}
-	if missedGot != float64(missedWant) {
+	for series, w := range want {
+		got := countedTotal(all, "databricks.serving.request.count", series)
+		if series == customCounter {
+			got = countedTotalWhere(all, unmappedNamespace+"custom_score", func(stream string) bool { return strings.Contains(stream, "Sum") })
+		}
+		if got != w {
+			t.Fatalf("%s: the streams add up to %v, the model served %v (less baselines)", series, got, w)
+		}
+	}
+	if missedGot := countedTotalWhere(all, "databricks.serving.windows.missed", func(string) bool { return true }); missedGot != float64(missedWant) {
 		t.Fatalf("windows missed: the receiver counted %v, the model %d", missedGot, missedWant)
 	}
 }

@@ -49,6 +49,10 @@ type servingScraper struct {
 	// before its own stale markers.
 	removed        map[string]removedEndpoint
 	discoveredOnce bool
+	// store saves the state when `storage:` is set; restored says what it held at start-up (the endpoints it
+	// held wait in removed until discovery lists them).
+	store    *stateStore
+	restored restoredState
 	cycle          int
 	now            func() time.Time // the clock; tests replace it
 
@@ -85,6 +89,20 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	// only by port, but two local simulators or proxies do).
 	s.host = base.Host
 	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.logger)
+	if s.cfg.Storage != nil {
+		return s.openState(ctx, host, *s.cfg.Storage)
+	}
+	return nil
+}
+
+// openState opens the storage extension id and restores the state it holds.
+func (s *servingScraper) openState(ctx context.Context, host component.Host, id component.ID) error {
+	var err error
+	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.logger); err != nil {
+		return err
+	}
+	s.restored = s.store.load(ctx, s.now())
+	s.fileRestored(s.now())
 	return nil
 }
 
@@ -134,7 +152,16 @@ func scopesOr(scopes []string, fallback string) []string {
 	return scopes
 }
 
-func (s *servingScraper) shutdown(context.Context) error { return nil }
+func (s *servingScraper) shutdown(ctx context.Context) error {
+	if s.store == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The last cycle saved its state already; this saves what changed after it (nothing, usually).
+	err := s.store.save(ctx, s.endpoints, s.removed, s.stateComplete(), s.now())
+	return errors.Join(err, s.store.close(ctx))
+}
 
 // endpointResult is what one endpoint's scrape produced.
 type endpointResult struct {
@@ -144,8 +171,9 @@ type endpointResult struct {
 	err           error
 }
 
-// scrape runs one collection cycle: discover endpoints, scrape them concurrently, merge the results. An endpoint
-// that fails is reported in a PartialScrapeError and never holds back the others.
+// scrape runs one collection cycle: discover endpoints, scrape them concurrently, merge the results, and save the
+// state when storage is configured. An endpoint that fails is reported in a PartialScrapeError and never holds
+// back the others.
 func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	// The cycle may not outlive the interval; each request also has its own timeout.
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CollectionInterval)
@@ -154,12 +182,28 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	defer s.mu.Unlock()
 
 	now := s.now()
-	md := pmetric.NewMetrics()
-	var errs scrapererror.ScrapeErrors
+	md, errs, ok := s.collect(ctx, now)
+	if !ok {
+		return md, errs.Combine()
+	}
+	// Saved before the cycle's metrics go down the pipeline: a crash in between loses them, never counts twice.
+	if s.store != nil {
+		if err := s.store.save(ctx, s.endpoints, s.removed, s.stateComplete(), now); err != nil {
+			errs.AddPartial(0, err)
+		}
+	}
+	return md, errs.Combine()
+}
+
+// collect is a cycle without the save: discovery, the endpoints' scrapes and their merge. s.mu must be held. ok
+// is false when the cycle failed as a whole (no endpoint list yet).
+func (s *servingScraper) collect(ctx context.Context, now time.Time) (md pmetric.Metrics, errs scrapererror.ScrapeErrors, ok bool) {
+	md = pmetric.NewMetrics()
 	descriptions, refreshed, err := s.finder.Endpoints(ctx, now)
 	if err != nil {
 		if !s.discoveredOnce {
-			return md, err
+			errs.Add(err)
+			return md, errs, false
 		}
 		// Keep scraping the endpoints of the last good list.
 		errs.AddPartial(1, err)
@@ -167,13 +211,22 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	if refreshed {
 		s.syncEndpoints(descriptions, now, md.ResourceMetrics())
 	}
-
 	targets := s.dueEndpoints(now)
+	results := s.scrapeEndpoints(ctx, targets, now)
+	for i, ep := range targets {
+		s.report(ep, results[i], &errs)
+		results[i].metrics.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+	}
+	return md, errs, true
+}
+
+// scrapeEndpoints scrapes targets with max_concurrency workers (a goroutine per endpoint would cost a stack
+// each), in scrapeOrder, and returns their results in the order of targets.
+func (s *servingScraper) scrapeEndpoints(ctx context.Context, targets []*endpointState, now time.Time) []endpointResult {
 	results := make([]endpointResult, len(targets))
 	order := s.scrapeOrder(targets)
 	s.cycle++
 	cycleStart := time.Now()
-	// max_concurrency workers take the endpoints in order: a goroutine per endpoint would cost a stack each.
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(s.cfg.MaxConcurrency, len(targets)) {
@@ -190,32 +243,33 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 					results[i] = endpointResult{metrics: pmetric.NewMetrics(), err: ctx.Err()}
 					continue
 				}
-				results[i] = s.scrapeEndpoint(ctx, targets[i], now)
+				results[i] = s.scrapeEndpoint(ctx, targets[i], newScrapeTiming(now, cycleStart))
 			}
 		}()
 	}
 	wg.Wait()
+	return results
+}
 
-	for i, ep := range targets {
-		r := results[i]
-		// A condition is reported (and so logged by the scraper controller) when it starts or changes, not on
-		// every cycle while it lasts; databricks.serving.scrape.up carries it every cycle.
-		if condition := conditionOf(r); condition != ep.condition {
-			switch {
-			case r.err != nil:
-				errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
-			case r.rejected > 0:
-				errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected, the first: %w", ep.name, r.rejected, r.firstRejected))
-			case ep.condition != "":
-				s.logger.Info("Serving endpoint scraped successfully again", zap.String("endpoint", ep.name), zap.String("after", ep.condition))
-			}
-			ep.condition = condition
-		} else if condition != "" {
+// report adds an endpoint's failure to the cycle's errors when it starts or changes, not on every cycle while it
+// lasts (the scraper controller logs what is reported; databricks.serving.scrape.up carries it every cycle).
+func (s *servingScraper) report(ep *endpointState, r endpointResult, errs *scrapererror.ScrapeErrors) {
+	condition := conditionOf(r)
+	if condition == ep.condition {
+		if condition != "" {
 			s.logger.Debug("Serving endpoint still failing", zap.String("endpoint", ep.name), zap.String("condition", condition))
 		}
-		r.metrics.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
+		return
 	}
-	return md, errs.Combine()
+	switch {
+	case r.err != nil:
+		errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
+	case r.rejected > 0:
+		errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected, the first: %w", ep.name, r.rejected, r.firstRejected))
+	case ep.condition != "":
+		s.logger.Info("Serving endpoint scraped successfully again", zap.String("endpoint", ep.name), zap.String("after", ep.condition))
+	}
+	ep.condition = condition
 }
 
 // conditionOf names an endpoint result's failure for log deduplication: "" when it succeeded. It is the error's
@@ -294,10 +348,12 @@ func (s *servingScraper) waitForOffset(ctx context.Context, cycleStart time.Time
 	}
 }
 
-// removedEndpoint is the state of an endpoint that left the list, and when it left.
+// removedEndpoint is the state of an endpoint that left the list, and when it left. listed marks an endpoint
+// restored from saved state that was in the list when the state was saved (at is then when it was restored).
 type removedEndpoint struct {
-	state *endpointState
-	at    time.Time
+	state  *endpointState
+	at     time.Time
+	listed bool
 }
 
 // newResources builds the resources of an endpoint description.
@@ -323,14 +379,24 @@ func (s *servingScraper) syncEndpoints(descriptions []workspace.Endpoint, now ti
 			ep := gone.state
 			ep.acc.BeginScrape(now)
 			ep.setDescription(desc, s.newResources(desc), stale)
+			if gone.listed {
+				// Restored from saved state, listed when it was saved: it goes on where the last collector
+				// stopped, and the minutes while no collector ran are missed windows.
+				s.endpoints[desc.Name] = ep
+				continue
+			}
 			// The endpoint was not watched while it was away: its absence is not counted as missed windows.
 			ep.windows.forget()
 			s.endpoints[desc.Name] = ep
 			s.logger.Info("Serving endpoint is back in the workspace's list", zap.String("endpoint", desc.Name))
 			continue
 		}
-		s.endpoints[desc.Name] = newEndpointState(desc, s.newResources(desc), !s.discoveredOnce)
+		// At the first discovery every endpoint may have been counted by an earlier collector, unless valid
+		// saved state says which were: then one it does not hold never was.
+		counted := !s.restored.valid || s.restored.discarded[desc.Name]
+		s.endpoints[desc.Name] = newEndpointState(desc, s.newResources(desc), !s.discoveredOnce && counted)
 	}
+
 	for name, ep := range s.endpoints {
 		if listed[name] {
 			continue
@@ -342,11 +408,34 @@ func (s *servingScraper) syncEndpoints(descriptions []workspace.Endpoint, now ti
 		s.logger.Info("Serving endpoint left the workspace's list; its series are marked stale", zap.String("endpoint", name))
 	}
 	for name, gone := range s.removed {
+		if gone.listed {
+			// Restored as listed, but not in this list: it left while no collector ran.
+			gone.listed, gone.at = false, now
+			s.removed[name] = gone
+		}
 		if now.Sub(gone.at) > idleSeriesLifetime {
 			delete(s.removed, name)
 		}
 	}
 	s.discoveredOnce = true
+}
+
+// stateComplete says whether the state holds every endpoint whose minutes were counted (see stateMeta).
+func (s *servingScraper) stateComplete() bool { return s.discoveredOnce || s.restored.valid }
+
+// fileRestored files the endpoints of restored state with the removed ones, where they wait for discovery to
+// list them: those listed when the state was saved since start-up, those that had left the list since they
+// left. Until then they are saved again as they are, so a collector that stops before its first discovery keeps
+// them for the next.
+func (s *servingScraper) fileRestored(now time.Time) {
+	for name, ep := range s.restored.endpoints {
+		at, removed := s.restored.removedAt[name]
+		if !removed {
+			at = now
+		}
+		s.removed[name] = removedEndpoint{state: ep, at: at, listed: !removed}
+	}
+	s.restored.endpoints, s.restored.removedAt = nil, nil
 }
 
 // dueEndpoints returns the endpoints to scrape this cycle in name order, leaving out those waiting after a 404.
@@ -361,16 +450,28 @@ func (s *servingScraper) dueEndpoints(now time.Time) []*endpointState {
 	return out
 }
 
-// scrapeEndpoint fetches, parses and converts one endpoint, and records its scrape health and state.
-func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, now time.Time) (result endpointResult) {
+// scrapeTiming is when an endpoint's scrape happens: now is the cycle's time (the scraper's clock, which tests
+// replace), started when the endpoint's request began (for its duration), and stamp the time its scrape health
+// carries: the cycle's time plus how long into the cycle the endpoint was scraped.
+type scrapeTiming struct {
+	now, started, stamp time.Time
+}
+
+func newScrapeTiming(now, cycleStart time.Time) scrapeTiming {
 	started := time.Now()
+	return scrapeTiming{now: now, started: started, stamp: now.Add(started.Sub(cycleStart))}
+}
+
+// scrapeEndpoint fetches, parses and converts one endpoint, and records its scrape health and state.
+func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, at scrapeTiming) (result endpointResult) {
+	now := at.now
 	// A bug that an endpoint's answer or state triggers must fail that endpoint, never the collector, and must
 	// not leave it failing: its state is reset, and the next cycle scrapes it again from clean state.
 	defer func() {
 		if r := recover(); r != nil {
 			s.logger.Error("Scraping a serving endpoint panicked; its scrape is dropped and its state reset",
 				zap.String("endpoint", ep.name), zap.Any("panic", r), zap.Stack("stack"))
-			result = s.recoverEndpoint(ep, now, started, r)
+			result = s.recoverEndpoint(ep, at, r)
 		}
 	}()
 	result = endpointResult{metrics: pmetric.NewMetrics()}
@@ -378,7 +479,7 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 	defer s.bodies.Put(body)
 	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
 	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
-	err = s.processScrape(ctx, ep, c, body.Bytes(), contentType, err, now, started)
+	err = s.processScrape(ctx, ep, c, body.Bytes(), contentType, err, at)
 
 	var apiErr *workspace.APIError
 	switch {
@@ -415,23 +516,24 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 
 // recoverEndpoint is what a scrape that panicked yields: the endpoint's state is reset (see endpointState.reset)
 // and its scrape health says error.type=internal. Whatever the scrape had produced is dropped: it may be wrong.
-func (s *servingScraper) recoverEndpoint(ep *endpointState, now, started time.Time, panicked any) endpointResult {
+func (s *servingScraper) recoverEndpoint(ep *endpointState, at scrapeTiming, panicked any) endpointResult {
 	ep.reset(s.newResources(ep.description))
 	err := &internalError{err: fmt.Errorf("scraping the endpoint panicked: %v", panicked)}
 	result := endpointResult{metrics: pmetric.NewMetrics(), err: err}
 	func() {
 		// Reporting must not fail the cycle either.
 		defer func() { _ = recover() }()
-		ep.acc.BeginScrape(now)
-		c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
-		c.recordScrapeHealth(started, time.Since(started), err, 0)
+		ep.acc.BeginScrape(at.now)
+		c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), at.now)
+		c.recordScrapeHealth(at.stamp, time.Since(at.started), err, 0)
 	}()
 	return result
 }
 
 // processScrape is everything of an endpoint's scrape after the response: parsing and converting the body
 // (when the fetch succeeded), scrape health, states and the eviction of idle series. It returns the scrape's error.
-func (s *servingScraper) processScrape(ctx context.Context, ep *endpointState, c *converter, body []byte, contentType string, fetchErr error, now, started time.Time) error {
+func (s *servingScraper) processScrape(ctx context.Context, ep *endpointState, c *converter, body []byte, contentType string, fetchErr error, at scrapeTiming) error {
+	now := at.now
 	ep.acc.BeginScrape(now)
 	err := fetchErr
 	missed := 0
@@ -441,7 +543,7 @@ func (s *servingScraper) processScrape(ctx context.Context, ep *endpointState, c
 			missed = ep.windows.observe(c.newest)
 		}
 	}
-	c.recordScrapeHealth(started, time.Since(started), err, missed)
+	c.recordScrapeHealth(at.stamp, time.Since(at.started), err, missed)
 	c.recordStates(now)
 	ep.evictIdle(now, now.Add(-idleSeriesLifetime))
 	return err

@@ -196,9 +196,11 @@ func newTestScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *se
 	require.NoError(t, cfg.Validate())
 	s := newServingScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 	require.NoError(t, s.start(context.Background(), componenttest.NewNopHost()))
-	// The test bodies are stamped bodyTimestamp: the clock stands half a minute after it, as a scrape in that
-	// minute would see it (tests against the simulator, which stamps the wall clock, use newRealTimeScraper).
-	s.now = func() time.Time { return time.UnixMilli(bodyTimestamp).Add(30 * time.Second) }
+	// The test bodies are stamped bodyTimestamp: the clock starts half a minute after it, as a scrape in that
+	// minute would see it, and runs (tests against the simulator, which stamps the wall clock, use
+	// newRealTimeScraper; tests that move time by hand replace it).
+	started := time.Now()
+	s.now = func() time.Time { return time.UnixMilli(bodyTimestamp).Add(30*time.Second + time.Since(started)) }
 	return s
 }
 

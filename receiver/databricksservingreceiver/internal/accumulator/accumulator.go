@@ -50,6 +50,7 @@ package accumulator // import "github.com/otelcol-databricks/otelcol-databricks/
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -101,6 +102,14 @@ type Emission struct {
 	// another one. That stream is closed: write a stale marker (a point without a value) for it at EndedAt.
 	Ended   string
 	EndedAt pcommon.Timestamp
+	// Resumed is set on the first observation of a stream restored from saved state (see LoadState): before
+	// anything else, write its total as it was saved (ResumedSum or ResumedHistogram) at ResumedAt, with the
+	// stream's Start. A backend that lost track of the stream with the collector that wrote it (the Datadog
+	// exporter's delta cache) gets its baseline back, and the next window reaches it in full.
+	Resumed          bool
+	ResumedAt        pcommon.Timestamp
+	ResumedSum       float64
+	ResumedHistogram Histogram
 }
 
 // Accumulator holds the cumulative state of one endpoint's series. It is not safe for concurrent use: the
@@ -109,6 +118,25 @@ type Accumulator struct {
 	sources map[string]*source
 	streams map[string]*stream
 	now     time.Time // time of the current scrape, for eviction and stale markers
+	// dirty is set when cumulative state changed since the last ClearDirty: what AppendState saves.
+	dirty bool
+	// notBefore is the earliest timestamp a stream the accumulator has no record of may be written at (see
+	// SetNotBefore).
+	notBefore pcommon.Timestamp
+}
+
+// SetNotBefore makes every stream the accumulator has no record of start after ts: a collector restored from
+// saved state writes nothing at or before what the collector before it wrote to series it did not save
+// (gauges, stale markers).
+func (a *Accumulator) SetNotBefore(ts pcommon.Timestamp) { a.notBefore = ts }
+
+// WrittenUpTo returns the latest timestamp written to any stream, stale markers included.
+func (a *Accumulator) WrittenUpTo() pcommon.Timestamp {
+	var latest pcommon.Timestamp
+	for _, st := range a.streams {
+		latest = max(latest, st.lastWritten)
+	}
+	return max(latest, a.notBefore)
 }
 
 // source is what is remembered of one Databricks series.
@@ -138,6 +166,9 @@ type stream struct {
 	sum         float64
 	histogram   Histogram
 	touched     time.Time
+	// resumed is set on a stream restored from saved state until its first observation (see
+	// Emission.Resumed).
+	resumed bool
 }
 
 // New returns an empty accumulator.
@@ -177,8 +208,11 @@ func (a *Accumulator) End(key string) (pcommon.Timestamp, bool) {
 	if !ok || !st.open {
 		return 0, false
 	}
-	st.open = false
+	st.open, st.resumed = false, false
 	st.sum, st.histogram = 0, Histogram{}
+	if st.kind == KindSum || st.kind == KindHistogram {
+		a.dirty = true
+	}
 	at := st.lastWritten + oneMillisecond
 	if !a.now.IsZero() {
 		at = max(at, pcommon.NewTimestampFromTime(a.now))
@@ -207,6 +241,7 @@ func (a *Accumulator) LastWritten(key string) pcommon.Timestamp {
 // timestamp: a receiver that recovers from a bug starts clean without writing before what it already wrote.
 // Every stream is closed without a stale marker.
 func (a *Accumulator) Reset() {
+	a.dirty = true
 	clear(a.sources)
 	for _, st := range a.streams {
 		*st = stream{kind: st.kind, lastWritten: st.lastWritten, touched: st.touched}
@@ -241,7 +276,7 @@ func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fre
 	}
 	st, ok = a.streams[s.Stream]
 	if !ok {
-		st = &stream{kind: kind}
+		st = &stream{kind: kind, lastWritten: a.notBefore}
 		a.streams[s.Stream] = st
 	} else if st.kind != kind {
 		// The caller keys streams by kind, so this is a defence: a stream never mixes kinds.
@@ -264,6 +299,29 @@ func (src *source) changeKind(kind Kind) (fresh bool) {
 	delete(src.earlier, kind)
 	src.kind, src.windows = kind, previous
 	return !known
+}
+
+// resume fills in the emission of a restored stream's first observation (see Emission.Resumed), no earlier than
+// notBefore.
+func (a *Accumulator) resume(st *stream, notBefore pcommon.Timestamp, em *Emission) {
+	if !st.resumed {
+		return
+	}
+	st.resumed = false
+	if !st.open {
+		return
+	}
+	a.dirty = true
+	em.Resumed, em.ResumedAt = true, max(st.lastWritten+oneMillisecond, notBefore)
+	em.Start = st.start
+	em.ResumedSum = st.sum
+	if st.kind == KindHistogram {
+		em.ResumedHistogram = Histogram{
+			Bounds: slices.Clone(st.histogram.Bounds), Counts: slices.Clone(st.histogram.Counts),
+			Sum: st.histogram.Sum, Count: st.histogram.Count,
+		}
+	}
+	st.lastWritten = em.ResumedAt
 }
 
 // stamp records a point for an added window and fills in its emission. reopen forces a new start (the

@@ -54,8 +54,10 @@ func (a *Accumulator) AddHistogram(s Series, window pcommon.Timestamp, h Histogr
 		return Emission{}, Histogram{}, fmt.Errorf("%w; not added", err)
 	}
 	src, st, fresh, em := a.observe(s, KindHistogram)
+	a.resume(st, 0, &em)
 	if fresh && baseline {
 		src.windows.setBaseline(window)
+		a.dirty = true
 		return em, Histogram{}, nil
 	}
 	admitted, err := src.windows.admit(window)
@@ -74,5 +76,6 @@ func (a *Accumulator) AddHistogram(s Series, window pcommon.Timestamp, h Histogr
 	st.histogram.Sum += h.Sum
 	st.histogram.Count += h.Count
 	st.stamp(window, reopen, &em)
+	a.dirty = true
 	return em, st.histogram, nil
 }

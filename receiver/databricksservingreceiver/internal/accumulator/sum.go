@@ -17,8 +17,10 @@ func (a *Accumulator) AddSum(s Series, window pcommon.Timestamp, value float64, 
 		return Emission{}, 0, fmt.Errorf("window value %v is not a count (finite and not negative); not added", value)
 	}
 	src, st, fresh, em := a.observe(s, KindSum)
+	a.resume(st, 0, &em)
 	if fresh && baseline {
 		src.windows.setBaseline(window)
+		a.dirty = true
 		return em, st.sum, nil
 	}
 	admitted, err := src.windows.admit(window)
@@ -27,6 +29,7 @@ func (a *Accumulator) AddSum(s Series, window pcommon.Timestamp, value float64, 
 	}
 	st.sum += value
 	st.stamp(window, false, &em)
+	a.dirty = true
 	return em, st.sum, nil
 }
 
@@ -35,7 +38,13 @@ func (a *Accumulator) AddSum(s Series, window pcommon.Timestamp, value float64, 
 // point.
 func (a *Accumulator) AddComputedSum(s Series, ts pcommon.Timestamp, delta float64) (Emission, float64) {
 	_, st, _, em := a.observe(s, KindSum)
+	// Its points are stamped with the scrape's time, and a save skips the scrapes that added nothing, so the
+	// saved last timestamp may be older than the last point: resume just before this scrape instead.
+	a.resume(st, ts-oneMillisecond, &em)
 	st.sum += delta
 	st.stamp(ts, false, &em)
+	if delta != 0 || em.Opens {
+		a.dirty = true
+	}
 	return em, st.sum
 }

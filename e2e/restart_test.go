@@ -1,0 +1,78 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestRestartsLoseNoWindowAndResetNoCounter restarts the collector three times during a run, with SIGKILL and
+// SIGTERM, each time starting the next one at once on the same state directory, and checks, window by window,
+// that both backends hold exactly what the simulator served (only the very first window is a baseline), and that
+// Prometheus saw no counter reset.
+func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
+	requireLoopbackOnly(t)
+	rows := readMetricsTable(t)
+	state := t.TempDir()
+	s := startStack(t, stackOptions{overlays: []string{"state.yaml"}, env: []string{"STATE_DIR=" + state}})
+	time.Sleep(3 * windowLength)
+
+	var downtimes []time.Duration
+	for i, signal := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM, syscall.SIGKILL} {
+		// A crash loses what is between the receiver and the exporters' queues (docs/reliability.md): stop the
+		// collector when everything it scraped has reached both backends and no new window is due for a while,
+		// as most moments of a real collector's life are.
+		waitForQuietMoment(t, s, rows)
+		stopped := time.Now()
+		require.NoError(t, s.collector.cmd.Process.Signal(signal))
+		<-s.collector.done
+		env := append(append([]string{}, s.env...), "STATE_DIR="+state, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
+		s.collector = startCollector(t, fmt.Sprintf("otelcol-databricks-restart-%d", i+1), s.configs, env)
+		downtimes = append(downtimes, time.Since(stopped).Round(10*time.Millisecond))
+		time.Sleep(2 * windowLength)
+	}
+	t.Logf("down between the signal and the next collector's health check: %v", downtimes)
+	time.Sleep(2 * windowLength)
+	truth := s.truth(t)
+	waitForEveryWindow(t, s, rows, truth)
+	checkAllEndpoints(t, s, rows, truth)
+
+	t.Run("no counter was reset", func(t *testing.T) {
+		resets, err := s.prometheus.instantSeries(`resets(databricks_serving_request_count_total[1h]) > 0 or resets(databricks_serving_request_latency_milliseconds_count[1h]) > 0`)
+		require.NoError(t, err)
+		assert.Empty(t, resets)
+	})
+	t.Run("the restarts were restored from saved state", func(t *testing.T) {
+		assert.Contains(t, s.collector.out.String(), "Restored the receiver's saved state")
+	})
+}
+
+// waitForQuietMoment waits until both backends hold the window the simulator serves now, for every endpoint, and
+// the next window is at least 600 ms away.
+func waitForQuietMoment(t *testing.T, s *stack, rows map[string]metricRow) {
+	t.Helper()
+	eventually(t, 30*time.Second, "everything scraped reached the backends", func() error {
+		now := time.Now().UnixMilli()
+		current := now / windowLength.Milliseconds() * windowLength.Milliseconds()
+		if current+windowLength.Milliseconds()-now < 600 {
+			return fmt.Errorf("the next window is due in %d ms", current+windowLength.Milliseconds()-now)
+		}
+		truth := s.truth(t)
+		for name, ep := range truth.Endpoints {
+			if ep.Windows[len(ep.Windows)-1].TimestampMillis != current {
+				return fmt.Errorf("%s: the window of %d is not served yet", name, current)
+			}
+		}
+		return lastWindowsArrived(s, rows, truth, nil)
+	})
+}

@@ -3,15 +3,16 @@
 #
 # Build it with `make image` (scripts/build-image.sh): it needs bin/otelcol-databricks from `make build` and
 # bin/ca-certificates.crt, the host's CA bundle (Debian's ca-certificates), which the script copies there because
-# no base image is pulled. The build context is the repository root; .dockerignore admits only the four files
-# copied below. By hand:
+# no base image is pulled. The build context is the repository root; .dockerignore admits only the files copied
+# below (bin/state is an empty directory, the state directory's mode and owner). By hand:
 #
-#   make build && cp /etc/ssl/certs/ca-certificates.crt bin/ && podman build -t otelcol-databricks:0.1.0 .
+#   make build && cp /etc/ssl/certs/ca-certificates.crt bin/ && mkdir -p bin/state && podman build -t otelcol-databricks:0.1.0 .
 #
 # Run it (Prometheus only, the default command):
 #
 #   podman run -e DATABRICKS_HOST=https://<workspace> -e DATABRICKS_TOKEN=<token> \
-#     -e PROMETHEUS_REMOTE_WRITE_ENDPOINT=http://prometheus:9090/api/v1/write -p 13133:13133 otelcol-databricks:0.1.0
+#     -e PROMETHEUS_REMOTE_WRITE_ENDPOINT=http://prometheus:9090/api/v1/write -p 13133:13133 \
+#     -v otelcol-databricks-state:/var/lib/otelcol-databricks otelcol-databricks:0.1.0
 #
 # With Datadog as well, pass both configs as arguments (they replace the default command) and DD_API_KEY
 # (optionally DD_SITE, DD_HOSTNAME):
@@ -39,6 +40,9 @@ COPY --chmod=644 bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --chmod=755 bin/otelcol-databricks /otelcol-databricks
 COPY --chmod=644 cmd/otelcol-databricks/config.yaml /etc/otelcol-databricks/config.yaml
 COPY --chmod=644 cmd/otelcol-databricks/datadog.yaml /etc/otelcol-databricks/datadog.yaml
+# The receiver's saved state (STATE_DIR of the shipped config), the one directory the collector's user writes.
+# Mount a volume here to keep it when the container is replaced (docs/reliability.md).
+COPY --chown=${USER_UID}:${USER_GID} --chmod=700 bin/state/ /var/lib/otelcol-databricks/
 
 # The shipped config binds the health check to 127.0.0.1 by default; in a container it must answer from outside.
 ENV HEALTH_CHECK_ENDPOINT=0.0.0.0:13133

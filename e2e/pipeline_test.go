@@ -122,6 +122,10 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 // another socket before the collector binds it; then the collector is started again on fresh ports.
 func startCollector(t *testing.T, name string, configs, env []string) *process {
 	t.Helper()
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "STATE_DIR=") }) {
+		// Every collector saves the receiver's state (the shipped config); two must never share it.
+		env = append(append([]string{}, env...), "STATE_DIR="+t.TempDir())
+	}
 	for attempt := 1; ; attempt++ {
 		healthPort := freePort(t)
 		withPorts := append(append([]string{}, env...), fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort), fmt.Sprintf("TELEMETRY_PORT=%d", freePort(t)))

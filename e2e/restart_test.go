@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -54,6 +55,18 @@ func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
 	})
 	t.Run("the restarts were restored from saved state", func(t *testing.T) {
 		assert.Contains(t, s.collector.out.String(), "Restored the receiver's saved state")
+	})
+	t.Run("a second collector on the same state fails to start, saying why", func(t *testing.T) {
+		env := append(append([]string{}, s.env...), "STATE_DIR="+state, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)),
+			"HEALTH_CHECK_ENDPOINT=127.0.0.1:"+strconv.Itoa(freePort(t)))
+		second := startProcess(t, "otelcol-databricks-second", filepath.Join(*repoRoot, "bin", "otelcol-databricks"), s.configs, env)
+		select {
+		case <-second.done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the second collector is still running")
+		}
+		assert.Error(t, second.err, "it exits with an error")
+		assert.Contains(t, second.out.String(), "two collectors must never share one state")
 	})
 }
 

@@ -3,7 +3,7 @@
 # repository root, and tags it IMAGE:VERSION and IMAGE:latest. It packages what `make build` produced: it does not
 # compile anything, and fails if bin/otelcol-databricks is missing.
 #
-# The build context is the repository root; .dockerignore lets only the Dockerfile's four inputs in. The CA bundle
+# The build context is the repository root; .dockerignore lets only the Dockerfile's inputs in. The CA bundle
 # comes from the host's Debian ca-certificates package (the image is FROM scratch: no base image is pulled) and is
 # copied to bin/ca-certificates.crt first.
 #
@@ -32,6 +32,8 @@ fi
 scripts/install-podman.sh
 
 install -m 0644 /etc/ssl/certs/ca-certificates.crt bin/ca-certificates.crt
+# The state directory of the image: empty, with its owner and mode set by the Dockerfile's COPY.
+mkdir -p bin/state
 
 # runc and cgroupfs explicitly: crun (podman's first choice when installed) fails on some kernels' cgroup layouts,
 # and there may be no systemd to manage cgroups or journald to log events to. A FROM scratch build with no RUN
@@ -43,7 +45,7 @@ previous=$("${podman[@]}" image inspect --format '{{.Id}}' "$IMAGE:$VERSION" 2>/
 
 start=$(date +%s)
 # --layers=false: no intermediate image per Dockerfile step (nothing to cache: every step after the first COPY
-# changes with the binary); the result is one layer holding the four files.
+# changes with the binary); the result is one layer holding the files.
 "${podman[@]}" build \
 	--layers=false \
 	--file Dockerfile \

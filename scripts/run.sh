@@ -67,6 +67,9 @@ pids+=($!)
 wait_for "http://127.0.0.1:$prometheus_port/-/ready" "Prometheus" "$state/prometheus.log"
 export PROMETHEUS_REMOTE_WRITE_ENDPOINT=http://127.0.0.1:$prometheus_port/api/v1/write
 
+# The receiver's saved state (docs/reliability.md): kept under .run, so stopping and starting `make run` again goes
+# on counting where it stopped.
+export STATE_DIR=${STATE_DIR:-$PWD/$state/collector-state}
 configs=(--config cmd/otelcol-databricks/config.yaml)
 if [ -n "${DD_API_KEY:-}" ]; then
 	# The exporter's native path retries and queues failed sends, so a Datadog outage loses nothing.

@@ -303,17 +303,62 @@ type workload struct {
 	replicas int32
 	selector *metav1.LabelSelector
 	template corev1.PodTemplateSpec
+	claims   []corev1.PersistentVolumeClaim // a StatefulSet's volumeClaimTemplates
 }
 
 func (m *manifests) workloads() []workload {
 	var ws []workload
 	for _, d := range m.deployments {
-		ws = append(ws, workload{"Deployment " + d.Name, deref(d.Spec.Replicas), d.Spec.Selector, d.Spec.Template})
+		ws = append(ws, workload{"Deployment " + d.Name, deref(d.Spec.Replicas), d.Spec.Selector, d.Spec.Template, nil})
 	}
 	for _, s := range m.statefulSets {
-		ws = append(ws, workload{"StatefulSet " + s.Name, deref(s.Spec.Replicas), s.Spec.Selector, s.Spec.Template})
+		ws = append(ws, workload{"StatefulSet " + s.Name, deref(s.Spec.Replicas), s.Spec.Selector, s.Spec.Template, s.Spec.VolumeClaimTemplates})
 	}
 	return ws
+}
+
+// stateDir is where the shipped config's file_storage/state keeps the receiver's state when STATE_DIR is unset.
+const stateDir = "/var/lib/otelcol-databricks"
+
+// checkStateVolume checks that the receiver's state directory is a writable volume of its own: an emptyDir for the
+// Deployment (it survives container restarts), a volume claim for the StatefulSet (it survives rescheduling).
+func checkStateVolume(t *testing.T, w workload, c corev1.Container, configs map[string]string) {
+	t.Helper()
+	if !strings.Contains(configs["config.yaml"], "${env:STATE_DIR:-"+stateDir+"}") {
+		t.Fatalf("config.yaml does not keep the state in %s by default", stateDir)
+	}
+	if envValue(c.Env, "STATE_DIR") != "" {
+		t.Fatalf("STATE_DIR is set; the manifests mount the default %s", stateDir)
+	}
+	var mount *corev1.VolumeMount
+	for i, vm := range c.VolumeMounts {
+		if vm.MountPath == stateDir {
+			mount = &c.VolumeMounts[i]
+		}
+	}
+	if mount == nil || mount.ReadOnly {
+		t.Fatalf("no writable volume mounted at %s: %+v", stateDir, c.VolumeMounts)
+	}
+	if psc := w.template.Spec.SecurityContext; psc == nil || deref(psc.FSGroup) != runAsUser {
+		t.Errorf("pod securityContext.fsGroup must be %d so the collector can write its state volume", runAsUser)
+	}
+	for _, v := range w.template.Spec.Volumes {
+		if v.Name == mount.Name {
+			if v.EmptyDir == nil || w.claims != nil {
+				t.Errorf("volume %q: want an emptyDir in a Deployment, got %+v", v.Name, v.VolumeSource)
+			}
+			return
+		}
+	}
+	for _, claim := range w.claims {
+		if claim.Name == mount.Name {
+			if _, ok := claim.Spec.Resources.Requests[corev1.ResourceStorage]; !ok || !slices.Contains(claim.Spec.AccessModes, corev1.ReadWriteOnce) {
+				t.Errorf("volume claim %q: want ReadWriteOnce with a storage request, got %+v", claim.Name, claim.Spec)
+			}
+			return
+		}
+	}
+	t.Errorf("the volume %q mounted at %s is neither a pod volume nor a volume claim template", mount.Name, stateDir)
 }
 
 func TestWorkloads(t *testing.T) {
@@ -351,6 +396,7 @@ func TestWorkloads(t *testing.T) {
 				t.Errorf("want at least config.yaml and datadog.yaml, got %v", keys(configs))
 			}
 			checkEnvProvided(t, m, c, configs)
+			checkStateVolume(t, w, c, configs)
 		})
 	}
 }

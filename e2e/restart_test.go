@@ -6,7 +6,9 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -67,6 +69,14 @@ func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
 		}
 		assert.Error(t, second.err, "it exits with an error")
 		assert.Contains(t, second.out.String(), "two collectors must never share one state")
+	})
+	t.Run("a corrupt state file never stops the collector", func(t *testing.T) {
+		corrupt := t.TempDir()
+		// The file file_storage keeps the receiver's state in, filled with what is not a database.
+		require.NoError(t, os.WriteFile(filepath.Join(corrupt, "receiver_databricksserving_"), bytes.Repeat([]byte("not a database "), 4096), 0o600))
+		env := append(append([]string{}, s.env...), "STATE_DIR="+corrupt, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
+		third := startCollector(t, "otelcol-databricks-corrupt-state", s.configs, env)
+		assert.Contains(t, third.out.String(), "running without it")
 	})
 }
 

@@ -59,6 +59,13 @@ func newLifecycleHarness(t *testing.T, mutate ...func(*Config)) *lifecycleHarnes
 	return h
 }
 
+// advance moves the harness' clock on without a scrape.
+func (h *lifecycleHarness) advance(d time.Duration) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.now = h.now.Add(d)
+}
+
 func (h *lifecycleHarness) clock() time.Time {
 	h.mu.Lock()
 	defer h.mu.Unlock()

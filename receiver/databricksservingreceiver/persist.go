@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -44,7 +45,7 @@ const (
 	// stateFormatVersion is the version of the saved form; state of another version is discarded.
 	stateFormatVersion = 1
 	// stateMaxAge is how old saved state may be: the receiver forgets what it has not seen for as long.
-	stateMaxAge = idleSeriesLifetime
+	stateMaxAge        = idleSeriesLifetime
 	stateMetaKey       = "state"
 	stateEndpointKey   = "endpoint/"
 	endpointStateMagic = "dbs1"
@@ -92,10 +93,22 @@ func openStateStore(ctx context.Context, host component.Host, id component.ID, r
 		return nil, fmt.Errorf("storage: extension %q is not a storage extension (use file_storage)", id)
 	}
 	client, err := storageExt.GetClient(ctx, component.KindReceiver, receiverID, "")
-	if err != nil {
+	switch {
+	case err != nil && isLockTimeout(err):
 		return nil, fmt.Errorf("storage: opening the receiver's state in %q: %w (is another collector using the same directory? two collectors must never share one state: give each its own directory or volume)", id, err)
+	case err != nil:
+		// A corrupt or unreadable state file must not stop the collector: it runs as without storage.
+		logger.Error("Could not open the receiver's saved state; running without it (the first minute of every endpoint is a baseline, and a restart resets counters). If the state file is corrupt, remove it from the storage extension's directory",
+			zap.Stringer("storage", id), zap.Error(err))
+		return nil, nil
 	}
 	return newStateStore(client, id, workspaceHost, logger), nil
+}
+
+// isLockTimeout reports whether opening storage failed because another process holds it: file_storage (bbolt)
+// answers "timeout" when its file lock is not released within its timeout.
+func isLockTimeout(err error) bool {
+	return strings.Contains(err.Error(), "timeout")
 }
 
 func newStateStore(client storage.Client, id component.ID, workspaceHost string, logger *zap.Logger) *stateStore {

@@ -34,6 +34,7 @@ type memStorage struct {
 	data    map[string][]byte
 	failing bool
 	held    bool
+	openErr error // GetClient's error, as for a corrupt file
 	batches int
 	written int // bytes of values written
 }
@@ -45,6 +46,9 @@ func (m *memStorage) GetClient(context.Context, component.Kind, component.ID, st
 	defer m.mu.Unlock()
 	if m.held {
 		return nil, errors.New("timeout")
+	}
+	if m.openErr != nil {
+		return nil, m.openErr
 	}
 	m.held = true
 	return &memClient{m: m}, nil
@@ -165,9 +169,7 @@ func TestARestartWithSavedStateLosesNoWindowAndResetsNoCounter(t *testing.T) {
 			h.restart(store, nil)
 			h.scrapeFor(3)
 			for range 3 { // three restarts, each within the minute
-				h.mu.Lock()
-				h.now = h.now.Add(downtime)
-				h.mu.Unlock()
+				h.advance(downtime)
 				h.restart(store, nil)
 				h.scrapeFor(2)
 			}
@@ -183,9 +185,7 @@ func TestMinutesWhileNoCollectorRanAreMissedWindows(t *testing.T) {
 	h := newLifecycleHarness(t)
 	h.restart(store, nil)
 	h.scrapeFor(2)
-	h.mu.Lock()
-	h.now = h.now.Add(5 * time.Minute) // the collector is down for five minutes: minutes 3 to 6 are never served
-	h.mu.Unlock()
+	h.advance(5 * time.Minute) // the collector is down for five minutes: minutes 3 to 6 are never served
 	h.restart(store, nil)
 	h.scrapeFor(2)
 	require.Equal(t, 4, h.unservedWindows("champion"))
@@ -203,9 +203,7 @@ func TestARestartAtEveryPointOfACycle(t *testing.T) {
 		h := newLifecycleHarness(t)
 		h.restart(store, nil)
 		h.scrapeFor(2)
-		h.mu.Lock()
-		h.now = h.now.Add(30 * time.Second) // a new minute...
-		h.mu.Unlock()
+		h.advance(30 * time.Second) // a new minute...
 		h.s.mu.Lock()
 		_, _, ok := h.s.collect(context.Background(), h.clock()) // ...collected, then a crash: no save, no delivery
 		h.s.mu.Unlock()
@@ -249,9 +247,7 @@ func TestARestartAtEveryPointOfACycle(t *testing.T) {
 		for range 4 {
 			md, err := h.s.scrape(context.Background())
 			h.outputs = append(h.outputs, md)
-			h.mu.Lock()
-			h.now = h.now.Add(30 * time.Second)
-			h.mu.Unlock()
+			h.advance(30 * time.Second)
 			if err != nil {
 				reported = append(reported, err)
 			}
@@ -404,4 +400,16 @@ func TestSavedStateIsSmall(t *testing.T) {
 	before := store.written
 	require.NoError(t, st.save(context.Background(), endpoints, nil, true, time.Now()))
 	assert.Less(t, store.written-before, 64<<10, "a cycle without new minutes writes the table of contents only")
+}
+
+func TestACorruptStateFileNeverStopsTheCollector(t *testing.T) {
+	store := newMemStorage()
+	store.openErr = errors.New("invalid database")
+	h := newLifecycleHarness(t)
+	core, logs := observer.New(zap.InfoLevel)
+	h.restart(store, zap.New(core))
+	require.Len(t, logs.FilterMessageSnippet("running without it").All(), 1)
+	assert.Nil(t, h.s.store)
+	h.scrapeFor(2)
+	h.requireExactTotals(map[string]bool{"champion": true})
 }

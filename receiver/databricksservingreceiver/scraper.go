@@ -53,8 +53,8 @@ type servingScraper struct {
 	// held wait in removed until discovery lists them).
 	store    *stateStore
 	restored restoredState
-	cycle          int
-	now            func() time.Time // the clock; tests replace it
+	cycle    int
+	now      func() time.Time // the clock; tests replace it
 
 	bodies  sync.Pool // *bytes.Buffer, reused across endpoints and cycles
 	parsers sync.Pool // *exposition.Parser, likewise: the bodies of one workspace have the same shape
@@ -98,7 +98,7 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 // openState opens the storage extension id and restores the state it holds.
 func (s *servingScraper) openState(ctx context.Context, host component.Host, id component.ID) error {
 	var err error
-	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.logger); err != nil {
+	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.logger); err != nil || s.store == nil {
 		return err
 	}
 	s.restored = s.store.load(ctx, s.now())

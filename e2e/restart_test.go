@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,21 +82,38 @@ func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
 }
 
 // waitForQuietMoment waits until both backends hold the window the simulator serves now, for every endpoint, and
-// the next window is at least 600 ms away.
+// the next window is at least 400 ms away. It looks every 50 ms: the moments it looks for last a few hundred.
 func waitForQuietMoment(t *testing.T, s *stack, rows map[string]metricRow) {
 	t.Helper()
-	eventually(t, 30*time.Second, "everything scraped reached the backends", func() error {
-		now := time.Now().UnixMilli()
-		current := now / windowLength.Milliseconds() * windowLength.Milliseconds()
-		if current+windowLength.Milliseconds()-now < 600 {
-			return fmt.Errorf("the next window is due in %d ms", current+windowLength.Milliseconds()-now)
+	deadline := time.Now().Add(30 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = quietNow(t, s, rows); last == nil {
+			return
 		}
-		truth := s.truth(t)
-		for name, ep := range truth.Endpoints {
-			if ep.Windows[len(ep.Windows)-1].TimestampMillis != current {
-				return fmt.Errorf("%s: the window of %d is not served yet", name, current)
-			}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("no moment when everything scraped had reached the backends within 30 s: %v", last)
+}
+
+func quietNow(t *testing.T, s *stack, rows map[string]metricRow) error {
+	now := time.Now().UnixMilli()
+	window := windowLength.Milliseconds()
+	current := now / window * window
+	if current+window-now < 400 {
+		return fmt.Errorf("the next window is due in %d ms", current+window-now)
+	}
+	truth := s.truth(t)
+	for name, ep := range truth.Endpoints {
+		if ep.Windows[len(ep.Windows)-1].TimestampMillis != current {
+			return fmt.Errorf("%s: the window of %d is not served yet", name, current)
 		}
-		return lastWindowsArrived(s, rows, truth, nil)
-	})
+	}
+	if err := lastWindowsArrived(s, rows, truth, nil); err != nil {
+		return err
+	}
+	if time.Now().UnixMilli() >= current+window {
+		return errors.New("the next window started while looking")
+	}
+	return nil
 }

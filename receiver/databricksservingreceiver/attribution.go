@@ -93,7 +93,7 @@ func (s *servingScraper) attribute(ctx context.Context, ep *endpointState, c *co
 	}
 	if now.Sub(ep.describedAt) >= redescribeInterval {
 		ep.describedAt = now
-		desc, err := s.client.GetEndpoint(ctx, ep.name)
+		desc, err := s.finder.Describe(ctx, ep.name, now)
 		if err == nil && desc.Name == ep.name {
 			ep.setDescription(desc, s.newResources(desc), c.stale)
 			s.finder.Remember(desc)

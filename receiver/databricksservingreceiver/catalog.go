@@ -157,8 +157,18 @@ var (
 		description: "Windows (minutes) the endpoint served that the receiver never scraped, since it started watching the endpoint: Databricks serves only the last minute, so a minute missed by failed scrapes, backoff or a collector restart is gone, and every total lacks it. Alert on increase(...) > 0.",
 		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWindowsMissed.Enabled },
 	}
+	workspaceUpMetric = metricDef{
+		name: "databricks.serving.workspace.up", unit: "{status}", kind: kindState,
+		description: "1 if the receiver's last attempt to list the workspace's serving endpoints succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first listing fails, so credentials failing is an alert from the first minute.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceUp.Enabled },
+	}
+	workspaceEndpointsMetric = metricDef{
+		name: "databricks.serving.workspace.endpoints", unit: "{endpoint}", kind: kindState,
+		description: "How many serving endpoints the workspace's last good list had (selection=discovered) and how many of them this receiver scrapes (selection=selected). Written every cycle: 0 selected is the alert for a filter or shard that matches nothing.",
+		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceEndpoints.Enabled },
+	}
 	// computedMetrics lists them for the catalog test.
-	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric}
+	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric, workspaceUpMetric, workspaceEndpointsMetric}
 )
 
 // The states Databricks documents; a state it adds later is emitted as reported.

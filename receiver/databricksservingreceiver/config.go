@@ -4,6 +4,7 @@
 package databricksservingreceiver // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver"
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -252,4 +253,17 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// selection identifies which endpoints the receiver scrapes: its shard, filters and static endpoints. The saved
+// state records it (see persist.go).
+func (cfg *Config) selection() string {
+	b, _ := json.Marshal(struct {
+		Shard     discovery.ShardConfig
+		Include   []string
+		Exclude   []string
+		Tags      [2]map[string]string
+		Endpoints []string
+	}{cfg.Shard, cfg.Discovery.Include, cfg.Discovery.Exclude, [2]map[string]string{cfg.Discovery.IncludeTags, cfg.Discovery.ExcludeTags}, cfg.Endpoints})
+	return string(b)
 }

@@ -47,14 +47,17 @@ type endpointState struct {
 	untimedBodyHash uint64
 	untimedWindow   pcommon.Timestamp
 
-	// windows counts the windows the endpoint served that were never scraped (see missed.go).
-	windows windowTracker
+	// windows counts the windows the endpoint served that were never scraped (see missed.go); missedPending are
+	// those counted and not written yet (a scrape that panicked writes them with the next).
+	windows       windowTracker
+	missedPending int
 	// gaugeFloor is the newest window whose gauges a collector before this one may have written (restored
 	// state): gauges are not saved, and writing them again would repeat a point.
 	gaugeFloor pcommon.Timestamp
 	// savedWindows and savedBaseline are what the last save of the state held (see persist.go).
 	savedWindows  windowTracker
 	savedBaseline bool
+	savedUntimed  pcommon.Timestamp
 
 	// failures counts consecutive answers that call for backoff (404, 429, 503); retryAt is when the endpoint
 	// is asked again.
@@ -63,6 +66,10 @@ type endpointState struct {
 	// condition is the failure the endpoint is in ("" when healthy), so a failure is reported once when it
 	// starts, not on every cycle.
 	condition string
+	// lastErrorType is the error.type of the last scrape ("" when it succeeded): what scrape.up says while the
+	// endpoint waits out a backoff. upStream is the key of the scrape.up series last written.
+	lastErrorType string
+	upStream      string
 }
 
 // seriesRef is what the receiver keeps of one output stream between scrapes: its keys in the accumulator, where
@@ -156,7 +163,7 @@ func (ep *endpointState) reset(resources endpointResources) {
 	ep.baseline = true
 	ep.statesWritten = ""
 	ep.untimedBodyHash, ep.untimedWindow = 0, 0
-	ep.windows = windowTracker{}
+	// The window tracker is kept: minutes missed before the bug are still missed.
 }
 
 // backOff records an answer that calls for waiting and returns how long the endpoint waits: retryAfter when

@@ -68,8 +68,14 @@ func upOf(md pmetric.Metrics, endpoint string) (float64, string, bool) {
 		}
 		ms := rm.ScopeMetrics().At(0).Metrics()
 		for j := 0; j < ms.Len(); j++ {
-			if ms.At(j).Name() == "databricks.serving.scrape.up" {
-				dp := ms.At(j).Gauge().DataPoints().At(0)
+			if ms.At(j).Name() != "databricks.serving.scrape.up" {
+				continue
+			}
+			for k := 0; k < ms.At(j).Gauge().DataPoints().Len(); k++ {
+				dp := ms.At(j).Gauge().DataPoints().At(k)
+				if dp.Flags().NoRecordedValue() {
+					continue // the stale marker of the previous outcome's series
+				}
 				class, _ := dp.Attributes().Get("error.type")
 				return float64(dp.IntValue()), class.Str(), true
 			}
@@ -361,4 +367,42 @@ func TestAPanicFailsOneEndpointNotTheCollector(t *testing.T) {
 	up, _, ok = upOf(md, "cpu-endpoint-1")
 	require.True(t, ok)
 	assert.Equal(t, 1.0, up)
+}
+
+func TestEndpointsWaitingOutABackoffReportScrapeUpEveryCycle(t *testing.T) {
+	ws := newSimulatedWorkspace(t)
+	require.NoError(t, ws.sim.SetFault("cpu-endpoint-1", &simulator.Fault{Mode: simulator.FaultStatus, Status: 429, RetryAfter: "3600"}))
+	ws.patch(t, http.MethodPatch, "/simulator/endpoints/cpu-endpoint-2", map[string]any{"metrics_status": 404})
+	clock := &fakeClock{t: time.Now()}
+	s := newClockedScraper(t, ws.srv.URL, clock, func(c *Config) { c.CollectionInterval = time.Second })
+	for cycle := range 20 {
+		md, _ := scrapeOnce(t, s)
+		for endpoint, errorType := range map[string]string{"cpu-endpoint-1": errorTypeRateLimited, "cpu-endpoint-2": errorTypeNotFound} {
+			up, class, ok := upOf(md, endpoint)
+			require.True(t, ok, "cycle %d: %s reports scrape.up although it is not asked", cycle, endpoint)
+			assert.Equal(t, 0.0, up)
+			assert.Equal(t, errorType, class)
+		}
+		clock.advance(time.Second)
+	}
+	assert.Len(t, ws.sim.Timeline("cpu-endpoint-1"), 1, "asked once: Retry-After is an hour")
+}
+
+func TestARecoveredEndpointsFailureSeriesGoesStaleAtOnce(t *testing.T) {
+	ws := newSimulatedWorkspace(t)
+	require.NoError(t, ws.sim.SetFault("cpu-endpoint-1", &simulator.Fault{Mode: simulator.FaultStatus, Status: 401}))
+	clock := &fakeClock{t: time.Now()}
+	s := newClockedScraper(t, ws.srv.URL, clock)
+	_, _ = scrapeOnce(t, s)
+	clock.advance(time.Second)
+	require.NoError(t, ws.sim.SetFault("cpu-endpoint-1", nil))
+	md, err := scrapeOnce(t, s)
+	require.NoError(t, err)
+	failed := findPoints(md, "databricks.serving.scrape.up", map[string]string{"databricks.serving.endpoint.name": "cpu-endpoint-1", "error.type": errorTypeAuth})
+	require.Len(t, failed, 1)
+	assert.True(t, failed[0].noValue, "the auth failure's series ends with the first successful scrape")
+	up, class, ok := upOf(md, "cpu-endpoint-1")
+	require.True(t, ok)
+	assert.Equal(t, 1.0, up)
+	assert.Empty(t, class)
 }

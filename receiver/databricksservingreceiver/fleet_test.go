@@ -330,14 +330,27 @@ func TestEndpointTagsAreOptIn(t *testing.T) {
 
 	md, err := scrapeOnce(t, newTestScraper(t, srv.URL))
 	require.NoError(t, err)
-	_, has := md.ResourceMetrics().At(0).Resource().Attributes().Get("databricks.serving.endpoint.tag.team")
+	_, has := endpointResource(t, md, "fraud").Get("databricks.serving.endpoint.tag.team")
 	assert.False(t, has, "tags are opt-in")
 
 	md, err = scrapeOnce(t, newTestScraper(t, srv.URL, func(c *Config) { c.ResourceAttributes.DatabricksServingEndpointTags.Enabled = true }))
 	require.NoError(t, err)
-	v, has := md.ResourceMetrics().At(0).Resource().Attributes().Get("databricks.serving.endpoint.tag.team")
+	v, has := endpointResource(t, md, "fraud").Get("databricks.serving.endpoint.tag.team")
 	require.True(t, has)
 	assert.Equal(t, "fraud", v.Str())
+}
+
+// endpointResource returns the attributes of the first resource of an endpoint in md.
+func endpointResource(t *testing.T, md pmetric.Metrics, endpoint string) pcommon.Map {
+	t.Helper()
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		attrs := md.ResourceMetrics().At(i).Resource().Attributes()
+		if name, ok := attrs.Get("databricks.serving.endpoint.name"); ok && name.Str() == endpoint {
+			return attrs
+		}
+	}
+	t.Fatalf("no resource of endpoint %s", endpoint)
+	return pcommon.Map{}
 }
 
 func TestShardsPartitionTheEndpointsStably(t *testing.T) {

@@ -82,28 +82,69 @@ func classifyError(err error) string {
 }
 
 // recordScrapeHealth writes the endpoint's scrape.up, scrape.duration, scrape.samples and windows.missed points.
-// missed is how many windows the endpoint served since its last scrape that no scrape saw.
-func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, scrapeErr error, missed int) {
+func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, scrapeErr error) {
 	ts := pcommon.NewTimestampFromTime(start)
 	tmpl := c.ep.resources.endpoint
+	c.ep.lastErrorType = ""
 	if scrapeErr != nil {
-		c.recordComputed(tmpl, scrapeUpMetric, "error.type", classifyError(scrapeErr), ts, 0)
-	} else {
-		c.recordComputed(tmpl, scrapeUpMetric, "", "", ts, 1)
+		c.ep.lastErrorType = classifyError(scrapeErr)
 	}
+	c.recordUp(ts)
 	c.recordComputed(tmpl, scrapeDurationMetric, "", "", ts, duration.Seconds())
 	c.recordComputed(tmpl, scrapeSamplesMetric, "", "", ts, float64(c.samples))
-	c.recordMissedWindows(tmpl, ts, missed)
+	c.recordMissedWindows(tmpl, ts)
 }
 
-// recordMissedWindows adds missed to the endpoint's count of missed windows and writes it: on every scrape, so
+// recordSkipped is the scrape health of an endpoint that was not asked this cycle because it waits out
+// Retry-After or a backoff: scrape.up 0 with the error.type of the answer that made it wait, so the endpoint is
+// "not collected" for as long as it is not, and windows.missed as on every scrape.
+func (c *converter) recordSkipped(stamp time.Time) {
+	ts := pcommon.NewTimestampFromTime(stamp)
+	c.recordUp(ts)
+	c.recordMissedWindows(c.ep.resources.endpoint, ts)
+}
+
+// recordUp writes scrape.up for the endpoint's last outcome (ep.lastErrorType). Each error.type is a series of
+// its own: when the outcome changes, the previous series gets a stale marker at once, so an alert on a failure
+// resolves with the first scrape that has another outcome instead of five minutes later.
+func (c *converter) recordUp(ts pcommon.Timestamp) { c.recordOutcome(scrapeUpMetric, ts) }
+
+// recordOutcome writes an up metric (def) for the last outcome of what c.ep stands for, ep.lastErrorType.
+func (c *converter) recordOutcome(def metricDef, ts pcommon.Timestamp) {
+	if !def.enabled(c.metricsConfig) {
+		return
+	}
+	tmpl := c.ep.resources.endpoint
+	var ref *seriesRef
+	if c.ep.lastErrorType != "" {
+		ref = c.computedSeries(tmpl, def, "error.type", c.ep.lastErrorType)
+	} else {
+		ref = c.computedSeries(tmpl, def, "", "")
+	}
+	if previous, ok := c.ep.series[c.ep.upStream]; ok && c.ep.upStream != ref.key {
+		if at, ended := c.ep.acc.End(previous.key); ended {
+			c.stale.write(previous, at)
+		}
+	}
+	c.ep.upStream = ref.key
+	value := 1.0
+	if c.ep.lastErrorType != "" {
+		value = 0
+	}
+	if em := c.ep.acc.AddGauge(ref.series(), accumulator.KindGauge, ts); em.Emit {
+		_ = c.appendNumber(ref, 0, em.Timestamp, value)
+	}
+}
+
+// recordMissedWindows adds the endpoint's newly missed windows to its count and writes it: on every scrape, so
 // that an alert on its increase sees the series from the first cycle.
-func (c *converter) recordMissedWindows(tmpl *resourceTemplate, ts pcommon.Timestamp, missed int) {
+func (c *converter) recordMissedWindows(tmpl *resourceTemplate, ts pcommon.Timestamp) {
 	if !windowsMissedMetric.enabled(c.metricsConfig) {
 		return
 	}
 	ref := c.computedSeries(tmpl, windowsMissedMetric, "", "")
-	em, total := c.ep.acc.AddComputedSum(ref.series(), ts, float64(missed))
+	em, total := c.ep.acc.AddComputedSum(ref.series(), ts, float64(c.ep.missedPending))
+	c.ep.missedPending = 0
 	_ = c.writeSum(ref, em, total)
 }
 

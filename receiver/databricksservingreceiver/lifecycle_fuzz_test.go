@@ -135,7 +135,7 @@ func (m *lifecycleModel) restart(withState bool) {
 	})
 	base, _ := url.Parse("http://127.0.0.1:1")
 	s.client = workspace.NewClient(&http.Client{Transport: handlerTransport{m}}, base, workspace.StaticToken(testToken), "fuzz", s.cfg.Limits.MaxBodyBytes)
-	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, nil, s.host, s.cfg.MaxConcurrency, s.logger)
+	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, nil, s.host, s.cfg.MaxConcurrency, s.cfg.CollectionInterval, s.logger)
 	s.now = func() time.Time { return m.now }
 	// What start does with `storage:` set, on the model's storage.
 	s.cfg.Storage = &stateStorageID

@@ -20,8 +20,9 @@ const databricksWindow = pcommon.Timestamp(time.Minute)
 // were missed. The window length is Databricks' minute, or the smallest gap seen when windows come closer
 // together (the workspace simulator's short windows); a shorter window learned late only means that gaps before
 // it were under-counted, never over-counted. Bodies without timestamps have no windows to count. The first body
-// after the receiver starts, or after the endpoint returns to the workspace's list, has nothing to compare with:
-// what happened while the receiver was not watching the endpoint is not counted.
+// after a start without saved state, or after the endpoint returns to the workspace's list, has nothing to
+// compare with: what happened while nobody watched the endpoint is not counted. With saved state the tracker is
+// restored, so the minutes while no collector ran are.
 type windowTracker struct {
 	newest pcommon.Timestamp // the newest window seen (0: none since the tracker was reset)
 	length pcommon.Timestamp // the window length (0: Databricks' minute)

@@ -13,8 +13,10 @@ package databricksservingreceiver // import "github.com/otelcol-databricks/otelc
 //
 //   - a crash before the save loses nothing: the cycle's metrics were not delivered either, and the next
 //     collector counts those windows (they are newer than what was saved);
-//   - a crash after the save and before the metrics reach the exporters' queues loses that cycle's windows;
-//     they are never counted twice.
+//   - a crash after the save and before the metrics reach the exporters' queues: the next collector's first
+//     point of each series is the saved total, which counted that cycle's windows, so Prometheus gets them (at
+//     that point's timestamp) and Datadog, whose exporter takes that first point as its baseline, does not.
+//     Nothing is counted twice.
 //
 // On start with state, nothing is a baseline: every series goes on under its start timestamp (Prometheus sees
 // one continuous counter), the first point of each is its saved total (the Datadog exporter's delta baseline),
@@ -64,6 +66,13 @@ type stateMeta struct {
 	// discovered the workspace, or restored complete state. A receiver stopped before its first discovery saves
 	// state that is not complete: the next one takes the first start's baseline for the endpoints it lacks.
 	Complete bool `json:"complete"`
+	// Selection identifies which endpoints the receiver that saved the state scraped (shard, filters, static
+	// endpoints). When it differs at the next start, an endpoint the state lacks may have been counted by
+	// another collector: it starts with a baseline.
+	Selection string `json:"selection"`
+	// WrittenUpToNanos is the latest timestamp any point of the receiver had when the state was saved (stale
+	// markers and scrape health included): the next collector writes no new series at or before it.
+	WrittenUpToNanos uint64 `json:"written_up_to_ns"`
 }
 
 // stateStore saves and loads the receiver's state through a storage client.
@@ -80,10 +89,15 @@ type stateStore struct {
 	// buf and deflater are reused from one endpoint to the next: saving runs on one goroutine.
 	buf      []byte
 	deflater *flate.Writer
+	// selection is stateMeta.Selection of this receiver; restoredAt is when the restored state was saved, which
+	// the state keeps until the receiver has discovered the workspace itself (a receiver that never got that far
+	// must not make old state look new).
+	selection  string
+	restoredAt time.Time
 }
 
 // openStateStore gets the receiver's storage client from the extension named by `storage:`.
-func openStateStore(ctx context.Context, host component.Host, id component.ID, receiverID component.ID, workspaceHost string, logger *zap.Logger) (*stateStore, error) {
+func openStateStore(ctx context.Context, host component.Host, id component.ID, receiverID component.ID, workspaceHost, selection string, logger *zap.Logger) (*stateStore, error) {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
 		return nil, fmt.Errorf("storage: extension %q is not configured: add it under extensions: and service::extensions", id)
@@ -102,18 +116,22 @@ func openStateStore(ctx context.Context, host component.Host, id component.ID, r
 			zap.Stringer("storage", id), zap.Error(err))
 		return nil, nil
 	}
-	return newStateStore(client, id, workspaceHost, logger), nil
+	return newStateStore(client, id, workspaceHost, selection, logger), nil
 }
 
 // isLockTimeout reports whether opening storage failed because another process holds it: file_storage (bbolt)
-// answers "timeout" when its file lock is not released within its timeout.
+// answers "timeout" when its file lock is not released within its timeout. (Another storage extension's timeout
+// fails the start too, naming the likeliest cause: better than running without the state it was told to keep.)
 func isLockTimeout(err error) bool {
 	return strings.Contains(err.Error(), "timeout")
 }
 
-func newStateStore(client storage.Client, id component.ID, workspaceHost string, logger *zap.Logger) *stateStore {
+func newStateStore(client storage.Client, id component.ID, workspaceHost, selection string, logger *zap.Logger) *stateStore {
 	deflater, _ := flate.NewWriter(io.Discard, flate.BestSpeed) // only an invalid level is an error
-	return &stateStore{client: client, id: id, logger: logger, host: workspaceHost, saved: map[string]time.Time{}, deflater: deflater}
+	return &stateStore{
+		client: client, id: id, logger: logger, host: workspaceHost, selection: selection,
+		saved: map[string]time.Time{}, deflater: deflater,
+	}
 }
 
 // restoredState is what a load yields.
@@ -143,10 +161,16 @@ func (st *stateStore) load(ctx context.Context, now time.Time) restoredState {
 		st.discard(ctx, meta.Endpoints)
 		return out
 	}
-	out.valid = meta.Complete
+	out.valid = meta.Complete && meta.Selection == st.selection
+	if meta.Selection != st.selection {
+		st.logger.Info("The endpoints this receiver scrapes changed since its state was saved (shard or filters); endpoints the state lacks start with a baseline",
+			zap.Stringer("storage", st.id))
+	}
+	st.restoredAt = time.UnixMilli(meta.SavedAtMillis)
+	notBefore := pcommon.Timestamp(meta.WrittenUpToNanos)
 	for _, name := range meta.Endpoints {
 		raw, err := st.client.Get(ctx, stateEndpointKey+name)
-		ep, removedAt, decodeErr := decodeEndpointState(name, raw)
+		ep, removedAt, decodeErr := decodeEndpointState(name, raw, now, notBefore)
 		if err != nil || decodeErr != nil {
 			st.logger.Warn("Discarding the saved state of a serving endpoint that could not be read; its first minute is a baseline",
 				zap.String("endpoint", name), zap.Error(errors.Join(err, decodeErr)))
@@ -170,6 +194,8 @@ func (st *stateStore) check(raw []byte, meta *stateMeta, now time.Time) string {
 		return "it is unreadable (" + err.Error() + ")"
 	}
 	switch age := now.Sub(time.UnixMilli(meta.SavedAtMillis)); {
+	case meta.WrittenUpToNanos > uint64(pcommon.NewTimestampFromTime(now.Add(time.Hour))):
+		return "it was written in the future (is a clock wrong?)"
 	case meta.Version != stateFormatVersion:
 		return fmt.Sprintf("it was saved in format version %d, this receiver reads %d", meta.Version, stateFormatVersion)
 	case meta.WorkspaceHost != st.host:
@@ -191,14 +217,21 @@ func (st *stateStore) discard(ctx context.Context, endpoints []string) {
 // save writes the state of the endpoints that changed since the last save, drops the state of endpoints
 // forgotten since, and the table of contents, in one transaction. It reports an error once when saving starts
 // to fail.
-func (st *stateStore) save(ctx context.Context, endpoints map[string]*endpointState, removed map[string]removedEndpoint, complete bool, now time.Time) error {
-	meta := stateMeta{Version: stateFormatVersion, WorkspaceHost: st.host, SavedAtMillis: now.UnixMilli(), Complete: complete}
+func (st *stateStore) save(ctx context.Context, endpoints map[string]*endpointState, removed map[string]removedEndpoint, discovered, complete bool, now time.Time) error {
+	meta := stateMeta{
+		Version: stateFormatVersion, WorkspaceHost: st.host, SavedAtMillis: now.UnixMilli(), Complete: complete, Selection: st.selection,
+	}
+	if !discovered && !st.restoredAt.IsZero() {
+		meta.SavedAtMillis = st.restoredAt.UnixMilli()
+	}
+	var writtenUpTo pcommon.Timestamp
 	var ops []*storage.Operation
 	var written []*endpointState
 	kept := make(map[string]time.Time, len(endpoints)+len(removed))
 	add := func(name string, ep *endpointState, removedAt time.Time) {
 		meta.Endpoints = append(meta.Endpoints, name)
 		kept[name] = removedAt
+		writtenUpTo = max(writtenUpTo, ep.acc.WrittenUpTo())
 		if savedAt, ok := st.saved[name]; ok && savedAt.Equal(removedAt) && !ep.stateChanged() {
 			return
 		}
@@ -221,6 +254,7 @@ func (st *stateStore) save(ctx context.Context, endpoints map[string]*endpointSt
 			ops = append(ops, storage.DeleteOperation(stateEndpointKey+name))
 		}
 	}
+	meta.WrittenUpToNanos = uint64(writtenUpTo)
 	rawMeta, _ := json.Marshal(meta)
 	ops = append(ops, storage.SetOperation(stateMetaKey, rawMeta))
 	if err := st.client.Batch(ctx, ops...); err != nil {
@@ -243,19 +277,20 @@ func (st *stateStore) save(ctx context.Context, endpoints map[string]*endpointSt
 
 func (st *stateStore) close(ctx context.Context) error { return st.client.Close(ctx) }
 
-// stateChanged reports whether the endpoint's saved state is out of date.
+// stateChanged reports whether the endpoint's saved state is out of date. (What it last wrote is saved with the
+// table of contents on every cycle, see stateMeta.WrittenUpToNanos.)
 func (ep *endpointState) stateChanged() bool {
-	return ep.acc.Dirty() || ep.windows != ep.savedWindows || ep.baseline != ep.savedBaseline
+	return ep.acc.Dirty() || ep.windows != ep.savedWindows || ep.baseline != ep.savedBaseline || ep.untimedWindow != ep.savedUntimed
 }
 
 func (ep *endpointState) stateSaved() {
 	ep.acc.ClearDirty()
-	ep.savedWindows, ep.savedBaseline = ep.windows, ep.baseline
+	ep.savedWindows, ep.savedBaseline, ep.savedUntimed = ep.windows, ep.baseline, ep.untimedWindow
 }
 
 // encodeEndpointState is an endpoint's saved form: a magic, flags (bit 0: baseline still pending), when it
-// left the list (0 while listed), its window tracker, the latest timestamp it wrote (stale markers included),
-// then its accumulator's state, deflated. The series keys
+// left the list (0 while listed), its window tracker, the latest timestamp it wrote (stale markers included), the
+// window and hash of its last body without timestamps, then its accumulator's state, deflated. The series keys
 // repeat the same metric and label names, so deflate saves most of it (measured by TestSavedStateIsSmall).
 func (st *stateStore) encodeEndpointState(ep *endpointState, removedAt time.Time) []byte {
 	st.buf = ep.acc.AppendState(st.buf[:0])
@@ -281,18 +316,22 @@ func appendStateHeader(b []byte, ep *endpointState, removedAt time.Time) []byte 
 	b = binary.AppendUvarint(b, removedMillis)
 	b = binary.AppendUvarint(b, uint64(ep.windows.newest))
 	b = binary.AppendUvarint(b, uint64(ep.windows.length))
-	return binary.AppendUvarint(b, uint64(ep.acc.WrittenUpTo()))
+	b = binary.AppendUvarint(b, uint64(ep.acc.WrittenUpTo()))
+	b = binary.AppendUvarint(b, uint64(ep.untimedWindow))
+	return binary.LittleEndian.AppendUint64(b, ep.untimedBodyHash)
 }
 
 var errEndpointState = errors.New("not an endpoint's saved state")
 
-func decodeEndpointState(name string, b []byte) (*endpointState, time.Time, error) {
+// decodeEndpointState reads an endpoint's saved form (see encodeEndpointState). notBefore is the table of
+// contents' latest timestamp: nothing new of the endpoint is written at or before it.
+func decodeEndpointState(name string, b []byte, now time.Time, notBefore pcommon.Timestamp) (*endpointState, time.Time, error) {
 	if len(b) < len(endpointStateMagic)+1 || string(b[:len(endpointStateMagic)]) != endpointStateMagic {
 		return nil, time.Time{}, errEndpointState
 	}
 	flags := b[len(endpointStateMagic)]
 	b = b[len(endpointStateMagic)+1:]
-	var fields [4]uint64
+	var fields [5]uint64
 	for i := range fields {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
@@ -300,18 +339,28 @@ func decodeEndpointState(name string, b []byte) (*endpointState, time.Time, erro
 		}
 		fields[i], b = v, b[n:]
 	}
+	if len(b) < 8 {
+		return nil, time.Time{}, errEndpointState
+	}
+	untimedHash := binary.LittleEndian.Uint64(b)
+	b = b[8:]
+	latest := uint64(pcommon.NewTimestampFromTime(now.Add(time.Hour)))
+	if fields[1] > latest || fields[3] > latest || fields[4] > latest {
+		return nil, time.Time{}, fmt.Errorf("%w: a timestamp lies in the future", errEndpointState)
+	}
 	ep := newEndpointState(endpointDescription(name), endpointResources{}, flags&1 != 0)
 	// Bounded: a corrupt or hostile value must not inflate without limit.
 	inflated, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(b)), maxEndpointStateBytes+1))
 	if err != nil || len(inflated) > maxEndpointStateBytes {
 		return nil, time.Time{}, errors.Join(errEndpointState, err)
 	}
-	if err := ep.acc.LoadState(inflated); err != nil {
+	if err := ep.acc.LoadState(inflated, now); err != nil {
 		return nil, time.Time{}, err
 	}
 	ep.windows = windowTracker{newest: pcommon.Timestamp(fields[1]), length: pcommon.Timestamp(fields[2])}
 	ep.gaugeFloor = ep.windows.newest
-	ep.acc.SetNotBefore(pcommon.Timestamp(fields[3]))
+	ep.acc.SetNotBefore(max(pcommon.Timestamp(fields[3]), notBefore))
+	ep.untimedWindow, ep.untimedBodyHash = pcommon.Timestamp(fields[4]), untimedHash
 	ep.stateSaved()
 	var removedAt time.Time
 	if fields[0] != 0 {

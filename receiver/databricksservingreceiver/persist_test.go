@@ -318,7 +318,7 @@ func TestACorruptEndpointStateIsDiscardedAlone(t *testing.T) {
 	h.scrapeFor(2)
 	require.NoError(t, h.s.shutdown(context.Background()))
 	h.s.store = nil
-	store.data[stateEndpointKey+"other"] = []byte("dbs1\x00\x00\x00\x00\x00garbage")
+	store.data[stateEndpointKey+"other"] = []byte("dbs1\x00\x00\x00\x00\x00\x00\x00garbage01garbage")
 	core, logs := observer.New(zap.InfoLevel)
 	h.restart(store, zap.New(core))
 	require.Len(t, logs.FilterMessageSnippet("Discarding the saved state of a serving endpoint").All(), 1)
@@ -392,13 +392,13 @@ func TestSavedStateIsSmall(t *testing.T) {
 	store := newMemStorage()
 	client, err := store.GetClient(context.Background(), component.KindReceiver, stateStorageID, "")
 	require.NoError(t, err)
-	st := newStateStore(client, stateStorageID, "adb", zap.NewNop())
-	require.NoError(t, st.save(context.Background(), endpoints, nil, true, time.Now()))
+	st := newStateStore(client, stateStorageID, "adb", "", zap.NewNop())
+	require.NoError(t, st.save(context.Background(), endpoints, nil, true, true, time.Now()))
 	perEndpoint := store.written / len(endpoints)
 	t.Logf("a cycle in which every one of 1000 endpoints counted a new minute writes %d bytes (%d per endpoint)", store.written, perEndpoint)
 	assert.Less(t, store.written, 1<<20, "less than a megabyte for a thousand endpoints")
 	before := store.written
-	require.NoError(t, st.save(context.Background(), endpoints, nil, true, time.Now()))
+	require.NoError(t, st.save(context.Background(), endpoints, nil, true, true, time.Now()))
 	assert.Less(t, store.written-before, 64<<10, "a cycle without new minutes writes the table of contents only")
 }
 

@@ -49,6 +49,11 @@ type servingScraper struct {
 	// before its own stale markers.
 	removed        map[string]removedEndpoint
 	discoveredOnce bool
+	// listCondition is the class of the failure listing is in ("" when the last list succeeded): a failure is
+	// reported when it starts or changes.
+	listCondition string
+	// workspace holds the series of the workspace's own health (see workspace_health.go).
+	workspace *endpointState
 	// store saves the state when `storage:` is set; restored says what it held at start-up (the endpoints it
 	// held wait in removed until discovery lists them).
 	store    *stateStore
@@ -88,7 +93,8 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	// The workspace's identity: its host name, with the port when the URL names one (two workspaces never differ
 	// only by port, but two local simulators or proxies do).
 	s.host = base.Host
-	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.logger)
+	s.workspace = newWorkspaceState(s.cfg.ResourceAttributes, s.host)
+	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.cfg.CollectionInterval, s.logger)
 	if s.cfg.Storage != nil {
 		return s.openState(ctx, host, *s.cfg.Storage)
 	}
@@ -98,7 +104,7 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 // openState opens the storage extension id and restores the state it holds.
 func (s *servingScraper) openState(ctx context.Context, host component.Host, id component.ID) error {
 	var err error
-	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.logger); err != nil || s.store == nil {
+	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.cfg.selection(), s.logger); err != nil || s.store == nil {
 		return err
 	}
 	s.restored = s.store.load(ctx, s.now())
@@ -159,7 +165,7 @@ func (s *servingScraper) shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	// The last cycle saved its state already; this saves what changed after it (nothing, usually).
-	err := s.store.save(ctx, s.endpoints, s.removed, s.stateComplete(), s.now())
+	err := s.store.save(ctx, s.endpoints, s.removed, s.discoveredOnce, s.stateComplete(), s.now())
 	return errors.Join(err, s.store.close(ctx))
 }
 
@@ -188,7 +194,7 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	}
 	// Saved before the cycle's metrics go down the pipeline: a crash in between loses them, never counts twice.
 	if s.store != nil {
-		if err := s.store.save(ctx, s.endpoints, s.removed, s.stateComplete(), now); err != nil {
+		if err := s.store.save(ctx, s.endpoints, s.removed, s.discoveredOnce, s.stateComplete(), now); err != nil {
 			errs.AddPartial(0, err)
 		}
 	}
@@ -200,24 +206,45 @@ func (s *servingScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 func (s *servingScraper) collect(ctx context.Context, now time.Time) (md pmetric.Metrics, errs scrapererror.ScrapeErrors, ok bool) {
 	md = pmetric.NewMetrics()
 	descriptions, refreshed, err := s.finder.Endpoints(ctx, now)
-	if err != nil {
-		if !s.discoveredOnce {
-			errs.Add(err)
-			return md, errs, false
-		}
-		// Keep scraping the endpoints of the last good list.
-		errs.AddPartial(1, err)
-	}
 	if refreshed {
 		s.syncEndpoints(descriptions, now, md.ResourceMetrics())
 	}
-	targets := s.dueEndpoints(now)
+	s.recordWorkspaceHealth(now, err, md.ResourceMetrics())
+	if err != nil {
+		// Reported when it starts or changes, like an endpoint's failure; workspace.up carries it every cycle.
+		if condition := classifyError(err); condition != s.listCondition {
+			s.listCondition = condition
+			if !s.discoveredOnce {
+				errs.Add(err)
+			} else {
+				errs.AddPartial(1, err) // the endpoints of the last good list are scraped meanwhile
+			}
+		}
+		if !s.discoveredOnce {
+			return md, errs, false
+		}
+	} else if refreshed {
+		s.listCondition = ""
+	}
+	targets, waiting := s.dueEndpoints(now)
 	results := s.scrapeEndpoints(ctx, targets, now)
 	for i, ep := range targets {
 		s.report(ep, results[i], &errs)
 		results[i].metrics.ResourceMetrics().MoveAndAppendTo(md.ResourceMetrics())
 	}
+	for _, ep := range waiting {
+		s.recordWaiting(ep, now, md.ResourceMetrics())
+	}
 	return md, errs, true
+}
+
+// recordWaiting writes the scrape health of an endpoint that waits out Retry-After or a backoff this cycle (see
+// converter.recordSkipped), and its states.
+func (s *servingScraper) recordWaiting(ep *endpointState, now time.Time, out pmetric.ResourceMetricsSlice) {
+	ep.acc.BeginScrape(now)
+	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, out, now)
+	c.recordSkipped(now)
+	c.recordStates(now)
 }
 
 // scrapeEndpoints scrapes targets with max_concurrency workers (a goroutine per endpoint would cost a stack
@@ -438,16 +465,20 @@ func (s *servingScraper) fileRestored(now time.Time) {
 	s.restored.endpoints, s.restored.removedAt = nil, nil
 }
 
-// dueEndpoints returns the endpoints to scrape this cycle in name order, leaving out those waiting after a 404.
-func (s *servingScraper) dueEndpoints(now time.Time) []*endpointState {
-	out := make([]*endpointState, 0, len(s.endpoints))
+// dueEndpoints returns the endpoints to scrape this cycle, and those waiting out Retry-After or a backoff (after a
+// 404, 429 or 503), each in name order.
+func (s *servingScraper) dueEndpoints(now time.Time) (due, waiting []*endpointState) {
+	due = make([]*endpointState, 0, len(s.endpoints))
 	for _, ep := range s.endpoints {
-		if !ep.retryAt.After(now) {
-			out = append(out, ep)
+		if ep.retryAt.After(now) {
+			waiting = append(waiting, ep)
+		} else {
+			due = append(due, ep)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
-	return out
+	sort.Slice(due, func(i, j int) bool { return due[i].name < due[j].name })
+	sort.Slice(waiting, func(i, j int) bool { return waiting[i].name < waiting[j].name })
+	return due, waiting
 }
 
 // scrapeTiming is when an endpoint's scrape happens: now is the cycle's time (the scraper's clock, which tests
@@ -525,7 +556,7 @@ func (s *servingScraper) recoverEndpoint(ep *endpointState, at scrapeTiming, pan
 		defer func() { _ = recover() }()
 		ep.acc.BeginScrape(at.now)
 		c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), at.now)
-		c.recordScrapeHealth(at.stamp, time.Since(at.started), err, 0)
+		c.recordScrapeHealth(at.stamp, time.Since(at.started), err)
 	}()
 	return result
 }
@@ -536,14 +567,13 @@ func (s *servingScraper) processScrape(ctx context.Context, ep *endpointState, c
 	now := at.now
 	ep.acc.BeginScrape(now)
 	err := fetchErr
-	missed := 0
 	if err == nil {
 		err = s.convertBody(ctx, ep, c, body, contentType, now)
 		if err == nil {
-			missed = ep.windows.observe(c.newest)
+			ep.missedPending += ep.windows.observe(c.newest)
 		}
 	}
-	c.recordScrapeHealth(at.stamp, time.Since(at.started), err, missed)
+	c.recordScrapeHealth(at.stamp, time.Since(at.started), err)
 	c.recordStates(now)
 	ep.evictIdle(now, now.Add(-idleSeriesLifetime))
 	return err

@@ -48,6 +48,29 @@ type fakeWorkspace struct {
 
 	mu       sync.Mutex
 	requests map[string]int // by endpoint name; "list" for the list call
+	// listStatus and getStatus, when set, are the answers of the list and get calls (with retryAfter).
+	listStatus, getStatus int
+	retryAfter            string
+}
+
+// failCalls makes the list (and, with get, the get) calls answer status with Retry-After retryAfter.
+func (f *fakeWorkspace) failCalls(list, get int, retryAfter string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.listStatus, f.getStatus, f.retryAfter = list, get, retryAfter
+}
+
+// failed answers a call with status and the workspace's Retry-After when status is set.
+func (f *fakeWorkspace) failed(w http.ResponseWriter, status int) bool {
+	if status == 0 {
+		return false
+	}
+	if f.retryAfter != "" {
+		w.Header().Set("Retry-After", f.retryAfter)
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(`{"error_code":"REQUEST_LIMIT_EXCEEDED","message":"slow down"}`))
+	return true
 }
 
 func newFakeWorkspace(t *testing.T) *fakeWorkspace {
@@ -106,8 +129,10 @@ func (f *fakeWorkspace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/api/2.0/serving-endpoints" {
 		f.count("list")
 		f.mu.Lock()
-		_ = json.NewEncoder(w).Encode(map[string]any{"endpoints": f.endpoints})
-		f.mu.Unlock()
+		defer f.mu.Unlock()
+		if !f.failed(w, f.listStatus) {
+			_ = json.NewEncoder(w).Encode(map[string]any{"endpoints": f.endpoints})
+		}
 		return
 	}
 	name, ok := strings.CutPrefix(r.URL.Path, "/api/2.0/serving-endpoints/")
@@ -116,8 +141,10 @@ func (f *fakeWorkspace) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ep := f.endpoint(name); ep != nil {
 			f.count("get " + name)
 			f.mu.Lock()
-			_ = json.NewEncoder(w).Encode(ep)
-			f.mu.Unlock()
+			defer f.mu.Unlock()
+			if !f.failed(w, f.getStatus) {
+				_ = json.NewEncoder(w).Encode(ep)
+			}
 			return
 		}
 	}
@@ -183,6 +210,8 @@ func withoutComputedMetrics(c *Config) {
 	c.Metrics.DatabricksServingEndpointConfigUpdateState.Enabled = false
 	c.Metrics.DatabricksServingServedEntityDeploymentState.Enabled = false
 	c.Metrics.DatabricksServingWindowsMissed.Enabled = false
+	c.Metrics.DatabricksServingWorkspaceUp.Enabled = false
+	c.Metrics.DatabricksServingWorkspaceEndpoints.Enabled = false
 }
 
 func newTestScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *servingScraper {
@@ -390,7 +419,8 @@ func hasWindowMetrics(rm pmetric.ResourceMetrics) bool {
 	ms := rm.ScopeMetrics().At(0).Metrics()
 	for i := 0; i < ms.Len(); i++ {
 		name := ms.At(i).Name()
-		if !strings.HasPrefix(name, "databricks.serving.scrape.") && !strings.HasSuffix(name, ".state") && name != windowsMissedMetric.name {
+		if !strings.HasPrefix(name, "databricks.serving.scrape.") && !strings.HasPrefix(name, "databricks.serving.workspace.") &&
+			!strings.HasSuffix(name, ".state") && name != windowsMissedMetric.name {
 			return true
 		}
 	}

@@ -188,11 +188,13 @@ func (a *Accumulator) EvictIdle(cutoff time.Time, evicted func(stream string)) {
 	for k, s := range a.sources {
 		if s.touched.Before(cutoff) {
 			delete(a.sources, k)
+			a.dirty = a.dirty || cumulative(s.kind) // the saved state must forget it too
 		}
 	}
 	for k, s := range a.streams {
 		if s.touched.Before(cutoff) {
 			delete(a.streams, k)
+			a.dirty = a.dirty || cumulative(s.kind)
 			if evicted != nil {
 				evicted(k)
 			}

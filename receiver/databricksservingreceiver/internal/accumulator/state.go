@@ -23,6 +23,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -119,10 +120,25 @@ func appendString(b []byte, s string) []byte {
 // errCorrupt reports saved state that does not decode.
 var errCorrupt = errors.New("saved state is corrupt")
 
+// maxSavedSkew bounds how far after the load a saved timestamp may be: windows are accepted up to 10 minutes
+// ahead of the collector's clock, so anything later than this is corruption.
+const maxSavedSkew = time.Hour
+
 // stateReader reads the saved form; the first error sticks.
 type stateReader struct {
-	b   []byte
-	err error
+	b      []byte
+	err    error
+	latest pcommon.Timestamp // the latest plausible timestamp
+}
+
+// timestamp reads a timestamp, which must not be later than r.latest.
+func (r *stateReader) timestamp() pcommon.Timestamp {
+	ts := pcommon.Timestamp(r.uvarint())
+	if ts > r.latest {
+		r.err = fmt.Errorf("%w: a timestamp lies in the future", errCorrupt)
+		return 0
+	}
+	return ts
 }
 
 func (r *stateReader) uvarint() uint64 {
@@ -180,21 +196,23 @@ func (r *stateReader) string() string {
 
 // LoadState replaces the accumulator's state with saved state (AppendState's form). Every stream it restores
 // is resumed on its first observation (see Emission.Resumed); every source goes on with its stream and counts
-// only windows newer than the newest it counted. On error the accumulator is left empty.
-func (a *Accumulator) LoadState(b []byte) error {
+// only windows newer than the newest it counted. now is the time of the load: what is restored counts as seen
+// then (for EvictIdle), and a timestamp more than maxSavedSkew after it makes the state corrupt. On error the
+// accumulator is left empty.
+func (a *Accumulator) LoadState(b []byte, now time.Time) error {
 	clear(a.sources)
 	clear(a.streams)
-	r := &stateReader{b: b}
+	r := &stateReader{b: b, latest: pcommon.NewTimestampFromTime(now.Add(maxSavedSkew))}
 	streams, layoutOf := r.streams()
 	sources := r.count(3)
 	restored := map[string]*source{}
 	for range sources {
-		key, kind, newest, index := r.string(), Kind(r.byte()), pcommon.Timestamp(r.uvarint()), r.uvarint()
-		if r.err != nil || index >= uint64(len(streams)) || !cumulative(kind) {
+		key, kind, newest, index := r.string(), Kind(r.byte()), r.timestamp(), r.uvarint()
+		if r.err != nil || index >= uint64(len(streams)) || !cumulative(kind) || streams[index].st.kind != kind {
 			r.err = errCorrupt
 			break
 		}
-		src := &source{kind: kind, stream: streams[index].key, current: streams[index].st}
+		src := &source{kind: kind, stream: streams[index].key, current: streams[index].st, touched: now}
 		src.windows.setBaseline(newest)
 		restored[key] = src
 	}
@@ -206,7 +224,7 @@ func (a *Accumulator) LoadState(b []byte) error {
 		if r.err != nil {
 			break
 		}
-		if s.st.kind == KindHistogram && len(s.st.histogram.Counts) > 0 { // none yet: only a baseline was seen
+		if s.st.kind == KindHistogram && (len(s.st.histogram.Counts) > 0 || s.st.open) { // none: only a baseline was seen
 			if layoutOf[i] >= uint64(len(layouts)) || len(layouts[layoutOf[i]])+1 != len(s.st.histogram.Counts) {
 				r.err = errCorrupt
 				break
@@ -218,6 +236,7 @@ func (a *Accumulator) LoadState(b []byte) error {
 		return r.err
 	}
 	for _, s := range streams {
+		s.st.touched = now
 		a.streams[s.key] = s.st
 	}
 	maps.Copy(a.sources, restored)
@@ -237,7 +256,7 @@ func (r *stateReader) streams() ([]savedStream, []uint64) {
 	for i := range n {
 		key, kind, flags := r.string(), Kind(r.byte()), r.byte()
 		st := &stream{kind: kind, open: flags&1 != 0, resumed: true}
-		st.start, st.lastWritten = pcommon.Timestamp(r.uvarint()), pcommon.Timestamp(r.uvarint())
+		st.start, st.lastWritten = r.timestamp(), r.timestamp()
 		switch kind {
 		case KindSum:
 			st.sum = r.float()

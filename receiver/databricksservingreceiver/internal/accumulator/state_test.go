@@ -4,11 +4,14 @@
 package accumulator
 
 import (
+	"encoding/binary"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 )
 
 // savedAccumulator counts two windows of a sum and a histogram, the second series after a stream change, and
@@ -33,7 +36,7 @@ func savedAccumulator(t *testing.T) (*Accumulator, []byte) {
 func TestSavedStateResumesEveryStreamWhereItStopped(t *testing.T) {
 	_, saved := savedAccumulator(t)
 	restored := New()
-	require.NoError(t, restored.LoadState(saved))
+	require.NoError(t, restored.LoadState(saved, time.Now()))
 
 	// A re-scrape of the newest counted window adds nothing, but the stream is resumed: its saved total is
 	// written again first, after its last point.
@@ -74,7 +77,7 @@ func TestSavedStateIsTheSameBytesForTheSameState(t *testing.T) {
 	acc, saved := savedAccumulator(t)
 	assert.Equal(t, saved, acc.AppendState(nil))
 	restored := New()
-	require.NoError(t, restored.LoadState(saved))
+	require.NoError(t, restored.LoadState(saved, time.Now()))
 	assert.Equal(t, saved, restored.AppendState(nil), "loading and saving again changes nothing")
 }
 
@@ -82,21 +85,21 @@ func TestCorruptSavedStateIsAnErrorNeverAPanic(t *testing.T) {
 	_, saved := savedAccumulator(t)
 	for n := range len(saved) {
 		acc := New()
-		require.Error(t, acc.LoadState(saved[:n]), "truncated to %d bytes", n)
+		require.Error(t, acc.LoadState(saved[:n], time.Now()), "truncated to %d bytes", n)
 		sources, streams := acc.Len()
 		assert.Zero(t, sources+streams, "nothing of corrupt state is kept")
 	}
-	require.Error(t, New().LoadState(append(append([]byte{}, saved...), 0)), "trailing bytes")
+	require.Error(t, New().LoadState(append(append([]byte{}, saved...), 0), time.Now()), "trailing bytes")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 2000 {
 		garbage := make([]byte, rng.IntN(200))
 		for i := range garbage {
 			garbage[i] = byte(rng.Uint32())
 		}
-		_ = New().LoadState(garbage)
+		_ = New().LoadState(garbage, time.Now())
 		flipped := append([]byte{}, saved...)
 		flipped[rng.IntN(len(flipped))] ^= byte(1 + rng.IntN(255))
-		_ = New().LoadState(flipped)
+		_ = New().LoadState(flipped, time.Now())
 	}
 }
 
@@ -123,7 +126,7 @@ func TestASourceWhoseOnlyWindowWasItsBaselineIsSaved(t *testing.T) {
 	_, _, err = acc.AddSum(one("requests"), minute(1), 10, true)
 	require.NoError(t, err)
 	restored := New()
-	require.NoError(t, restored.LoadState(acc.AppendState(nil)))
+	require.NoError(t, restored.LoadState(acc.AppendState(nil), time.Now()))
 	em, _, err := restored.AddHistogram(one("latency"), minute(1), histogram(1, 2, 3), false)
 	require.NoError(t, err)
 	assert.False(t, em.Emit, "the baseline window is not counted after a restart either")
@@ -131,4 +134,61 @@ func TestASourceWhoseOnlyWindowWasItsBaselineIsSaved(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, em.Opens)
 	assert.Equal(t, 4.0, total)
+}
+
+func TestStateThatDecodesButCannotBeUsedIsCorrupt(t *testing.T) {
+	// An open histogram stream without buckets, a source whose kind is not its stream's, a timestamp in the
+	// future: each decodes, and each would break the accumulator that used it.
+	stream := func(kind Kind, open byte, lastWritten uint64, histogramCounts int) []byte {
+		b := appendString(nil, "s1")
+		b = append(b, byte(kind), open)
+		b = binary.AppendUvarint(b, uint64(minute(1)))
+		b = binary.AppendUvarint(b, lastWritten)
+		if kind == KindSum {
+			return binary.LittleEndian.AppendUint64(b, 0)
+		}
+		b = binary.AppendUvarint(b, 0) // layout 0
+		b = binary.AppendUvarint(b, uint64(histogramCounts))
+		for range histogramCounts {
+			b = binary.AppendUvarint(b, 0)
+		}
+		b = binary.LittleEndian.AppendUint64(b, 0)
+		return binary.AppendUvarint(b, 0)
+	}
+	state := func(st []byte, sourceKind Kind, layouts int) []byte {
+		b := binary.AppendUvarint(nil, 1)
+		b = append(b, st...)
+		b = binary.AppendUvarint(b, 1)
+		b = appendString(b, "source")
+		b = append(b, byte(sourceKind))
+		b = binary.AppendUvarint(b, uint64(minute(1)))
+		b = binary.AppendUvarint(b, 0)
+		b = binary.AppendUvarint(b, uint64(layouts))
+		for range layouts {
+			b = binary.AppendUvarint(b, 0) // a layout of no bounds: one bucket
+		}
+		return b
+	}
+	now := minute(3).AsTime()
+	require.NoError(t, New().LoadState(state(stream(KindSum, 1, uint64(minute(1)), 0), KindSum, 0), now), "the well-formed case loads")
+	for name, b := range map[string][]byte{
+		"open histogram without buckets":  state(stream(KindHistogram, 1, uint64(minute(1)), 0), KindHistogram, 0),
+		"source and stream kinds differ":  state(stream(KindSum, 1, uint64(minute(1)), 0), KindHistogram, 0),
+		"last written in the future":      state(stream(KindSum, 1, uint64(minute(3)+pcommon.Timestamp(2*time.Hour)), 0), KindSum, 0),
+		"bucket count not the layout's+1": state(stream(KindHistogram, 1, uint64(minute(1)), 3), KindHistogram, 1),
+	} {
+		assert.Error(t, New().LoadState(b, now), name)
+	}
+}
+
+func TestRestoredStateIsNotEvictedBeforeItCouldBeSeen(t *testing.T) {
+	_, saved := savedAccumulator(t)
+	restored := New()
+	now := minute(5).AsTime()
+	require.NoError(t, restored.LoadState(saved, now))
+	restored.BeginScrape(now)
+	restored.EvictIdle(now.Add(-30*time.Minute), nil)
+	sources, streams := restored.Len()
+	assert.NotZero(t, sources, "restored sources count as seen at the load")
+	assert.NotZero(t, streams)
 }

@@ -5,7 +5,10 @@ package discovery // import "github.com/otelcol-databricks/otelcol-databricks/re
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net/http"
 	"slices"
 	"sort"
 	"strings"
@@ -23,7 +26,8 @@ type API interface {
 	GetEndpoint(ctx context.Context, name string) (workspace.Endpoint, error)
 }
 
-// Discoverer keeps the list of endpoints to scrape. It is used by one goroutine at a time.
+// Discoverer keeps the list of endpoints to scrape. Endpoints is called by one goroutine at a time (the
+// scraper's cycle); Describe, Remember and Counts are safe to call concurrently with it and each other.
 type Discoverer struct {
 	api           API
 	cfg           Config
@@ -34,14 +38,38 @@ type Discoverer struct {
 	logger        *zap.Logger
 
 	refreshedAt time.Time
-	mu          sync.Mutex           // guards endpoints against Remember, which scrapes call concurrently
+	mu          sync.Mutex           // guards endpoints and describeRetryAt against the concurrent scrapes
 	endpoints   []workspace.Endpoint // selected, in name order, with their detailed description
+	listed      int                  // endpoints the last good list had, before any selection
+
+	// retryBase is the first backoff after a failed list (the collection interval); listFailures counts
+	// consecutive failures, and the list is not asked again before listRetryAt (Retry-After or backoff).
+	retryBase    time.Duration
+	listFailures int
+	listRetryAt  time.Time
+	listErr      error
+	// describeRetryAt is when descriptions may be asked for again after Databricks throttled one.
+	describeRetryAt time.Time
 }
+
+// ThrottledError is returned while a call waits out the Retry-After or backoff of an earlier failure.
+type ThrottledError struct {
+	Err     error
+	RetryAt time.Time
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("%v; not asked again before %s", e.Err, e.RetryAt.UTC().Format(time.RFC3339))
+}
+func (e *ThrottledError) Unwrap() error { return e.Err }
 
 // New returns a Discoverer. static, when not empty, replaces listing: those endpoints are scraped (subject to
 // the shard), and only their descriptions are fetched.
-func New(api API, cfg Config, shard ShardConfig, static []string, workspaceHost string, concurrency int, logger *zap.Logger) *Discoverer {
-	return &Discoverer{api: api, cfg: cfg, shard: shard, static: static, workspaceHost: workspaceHost, concurrency: max(1, concurrency), logger: logger}
+func New(api API, cfg Config, shard ShardConfig, static []string, workspaceHost string, concurrency int, retryBase time.Duration, logger *zap.Logger) *Discoverer {
+	return &Discoverer{
+		api: api, cfg: cfg, shard: shard, static: static, workspaceHost: workspaceHost, concurrency: max(1, concurrency),
+		retryBase: max(retryBase, time.Second), logger: logger,
+	}
 }
 
 // Endpoints returns the endpoints to scrape. It lists and describes them again when the refresh interval has
@@ -51,11 +79,18 @@ func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []
 	if !d.refreshedAt.IsZero() && now.Sub(d.refreshedAt) < d.cfg.RefreshInterval {
 		return d.current(), false, nil
 	}
+	if now.Before(d.listRetryAt) {
+		return d.current(), false, &ThrottledError{Err: d.listErr, RetryAt: d.listRetryAt}
+	}
 	selected, err := d.selectEndpoints(ctx)
 	if err != nil {
+		d.listFailures++
+		d.listErr = err
+		d.listRetryAt = now.Add(d.backoff(err, now))
 		return d.current(), false, err
 	}
-	described := d.describe(ctx, selected)
+	d.listFailures, d.listErr, d.listRetryAt = 0, nil, time.Time{}
+	described := d.describe(ctx, selected, now)
 	d.mu.Lock()
 	d.endpoints = described
 	d.mu.Unlock()
@@ -63,10 +98,63 @@ func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []
 	return described, true, nil
 }
 
+// backoff is how long to wait after the listFailures-th consecutive failed list: the Retry-After Databricks
+// named, else retryBase doubling up to the refresh interval, ±20 % so that collectors do not retry together.
+// The last good list is scraped meanwhile.
+func (d *Discoverer) backoff(err error, now time.Time) time.Duration {
+	if wait := retryAfter(err); wait > 0 {
+		return wait
+	}
+	wait := d.retryBase
+	for i := 1; i < d.listFailures && wait < d.cfg.RefreshInterval; i++ {
+		wait *= 2
+	}
+	wait = min(wait, max(d.cfg.RefreshInterval, d.retryBase))
+	return time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))
+}
+
+// retryAfter returns the Retry-After of a throttled answer (429 or 503), 0 for any other error.
+func retryAfter(err error) time.Duration {
+	var apiErr *workspace.APIError
+	if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable) {
+		return max(apiErr.RetryAfter, time.Second)
+	}
+	return 0
+}
+
+// Counts returns how many endpoints the last good list had (listed) and how many of them this collector
+// scrapes (selected).
+func (d *Discoverer) Counts() (listed, selected int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.listed, len(d.endpoints)
+}
+
 func (d *Discoverer) current() []workspace.Endpoint {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.endpoints
+}
+
+// Describe fetches one endpoint's description, unless Databricks asked (Retry-After on a 429 or 503) to wait:
+// then it returns a ThrottledError at once, and the caller keeps the description it has. It is safe to call
+// concurrently.
+func (d *Discoverer) Describe(ctx context.Context, name string, now time.Time) (workspace.Endpoint, error) {
+	d.mu.Lock()
+	retryAt := d.describeRetryAt
+	d.mu.Unlock()
+	if now.Before(retryAt) {
+		return workspace.Endpoint{}, &ThrottledError{Err: errors.New("describing serving endpoints is throttled"), RetryAt: retryAt}
+	}
+	desc, err := d.api.GetEndpoint(ctx, name)
+	if wait := retryAfter(err); wait > 0 {
+		d.mu.Lock()
+		if until := now.Add(wait); until.After(d.describeRetryAt) {
+			d.describeRetryAt = until
+		}
+		d.mu.Unlock()
+	}
+	return desc, err
 }
 
 // Remember replaces the description of a selected endpoint with a newer one that a scrape fetched, so that a
@@ -96,6 +184,9 @@ func (d *Discoverer) selectEndpoints(ctx context.Context) ([]workspace.Endpoint,
 		if err != nil {
 			return nil, fmt.Errorf("listing serving endpoints: %w", err)
 		}
+		d.mu.Lock()
+		d.listed = len(listed)
+		d.mu.Unlock()
 		for _, ep := range listed {
 			// Pay-per-token Foundation Model endpoints export no metrics: skipped quietly, by type.
 			if ep.HasMetrics() && d.cfg.Selected(ep) {
@@ -116,7 +207,7 @@ func (d *Discoverer) selectEndpoints(ctx context.Context) ([]workspace.Endpoint,
 // describe fetches each endpoint's detailed description concurrently. An endpoint whose description cannot be
 // fetched keeps what the list said (or what the last refresh fetched): metadata is enrichment, never a reason to
 // stop scraping.
-func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint) []workspace.Endpoint {
+func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint, now time.Time) []workspace.Endpoint {
 	current := d.current()
 	previous := make(map[string]workspace.Endpoint, len(current))
 	for _, ep := range current {
@@ -132,7 +223,7 @@ func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			detail, err := d.api.GetEndpoint(ctx, ep.Name)
+			detail, err := d.Describe(ctx, ep.Name, now)
 			switch {
 			case err == nil:
 				out[i] = detail

@@ -600,6 +600,102 @@ func (ms *DatabricksServingWindowsMissedMetricConfig) Unmarshal(parser *confmap.
 	return nil
 }
 
+// DatabricksServingWorkspaceEndpointsMetricAttributeKey specifies the key of an attribute for the databricks.serving.workspace.endpoints metric.
+type DatabricksServingWorkspaceEndpointsMetricAttributeKey string
+
+const (
+	DatabricksServingWorkspaceEndpointsMetricAttributeKeySelection DatabricksServingWorkspaceEndpointsMetricAttributeKey = "selection"
+)
+
+// DatabricksServingWorkspaceEndpointsMetricConfig provides config for the databricks.serving.workspace.endpoints metric.
+type DatabricksServingWorkspaceEndpointsMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                  `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingWorkspaceEndpointsMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingWorkspaceEndpointsMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingWorkspaceEndpointsMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingWorkspaceEndpointsMetricAttributeKeySelection:
+		default:
+			return fmt.Errorf("metric databricks.serving.workspace.endpoints doesn't have an attribute %v, valid attributes: [selection]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DatabricksServingWorkspaceUpMetricAttributeKey specifies the key of an attribute for the databricks.serving.workspace.up metric.
+type DatabricksServingWorkspaceUpMetricAttributeKey string
+
+const (
+	DatabricksServingWorkspaceUpMetricAttributeKeyErrorType DatabricksServingWorkspaceUpMetricAttributeKey = "error.type"
+)
+
+// DatabricksServingWorkspaceUpMetricConfig provides config for the databricks.serving.workspace.up metric.
+type DatabricksServingWorkspaceUpMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                           `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingWorkspaceUpMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingWorkspaceUpMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingWorkspaceUpMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingWorkspaceUpMetricAttributeKeyErrorType:
+		default:
+			return fmt.Errorf("metric databricks.serving.workspace.up doesn't have an attribute %v, valid attributes: [error.type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // MetricsConfig provides config for databricksserving metrics.
 type MetricsConfig struct {
 	DatabricksServingCPUUtilization              DatabricksServingCPUUtilizationMetricConfig              `mapstructure:"databricks.serving.cpu.utilization"`
@@ -616,6 +712,8 @@ type MetricsConfig struct {
 	DatabricksServingScrapeUp                    DatabricksServingScrapeUpMetricConfig                    `mapstructure:"databricks.serving.scrape.up"`
 	DatabricksServingServedEntityDeploymentState DatabricksServingServedEntityDeploymentStateMetricConfig `mapstructure:"databricks.serving.served_entity.deployment.state"`
 	DatabricksServingWindowsMissed               DatabricksServingWindowsMissedMetricConfig               `mapstructure:"databricks.serving.windows.missed"`
+	DatabricksServingWorkspaceEndpoints          DatabricksServingWorkspaceEndpointsMetricConfig          `mapstructure:"databricks.serving.workspace.endpoints"`
+	DatabricksServingWorkspaceUp                 DatabricksServingWorkspaceUpMetricConfig                 `mapstructure:"databricks.serving.workspace.up"`
 }
 
 func DefaultMetricsConfig() MetricsConfig {
@@ -683,6 +781,16 @@ func DefaultMetricsConfig() MetricsConfig {
 		},
 		DatabricksServingWindowsMissed: DatabricksServingWindowsMissedMetricConfig{
 			Enabled: true,
+		},
+		DatabricksServingWorkspaceEndpoints: DatabricksServingWorkspaceEndpointsMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingWorkspaceEndpointsMetricAttributeKey{DatabricksServingWorkspaceEndpointsMetricAttributeKeySelection},
+		},
+		DatabricksServingWorkspaceUp: DatabricksServingWorkspaceUpMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingWorkspaceUpMetricAttributeKey{DatabricksServingWorkspaceUpMetricAttributeKeyErrorType},
 		},
 	}
 }

@@ -90,6 +90,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DatabricksServingWindowsMissed: DatabricksServingWindowsMissedMetricConfig{
 						Enabled: true,
 					},
+					DatabricksServingWorkspaceEndpoints: DatabricksServingWorkspaceEndpointsMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingWorkspaceEndpointsMetricAttributeKey{DatabricksServingWorkspaceEndpointsMetricAttributeKeySelection},
+					},
+					DatabricksServingWorkspaceUp: DatabricksServingWorkspaceUpMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingWorkspaceUpMetricAttributeKey{DatabricksServingWorkspaceUpMetricAttributeKeyErrorType},
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
@@ -175,6 +185,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DatabricksServingWindowsMissed: DatabricksServingWindowsMissedMetricConfig{
 						Enabled: false,
 					},
+					DatabricksServingWorkspaceEndpoints: DatabricksServingWorkspaceEndpointsMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingWorkspaceEndpointsMetricAttributeKey{DatabricksServingWorkspaceEndpointsMetricAttributeKeySelection},
+					},
+					DatabricksServingWorkspaceUp: DatabricksServingWorkspaceUpMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingWorkspaceUpMetricAttributeKey{DatabricksServingWorkspaceUpMetricAttributeKeyErrorType},
+					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
@@ -196,7 +216,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, DatabricksServingWorkspaceEndpointsMetricConfig{}, DatabricksServingWorkspaceUpMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -329,6 +349,30 @@ func TestDatabricksServingServedEntityDeploymentStateMetricsConfig_Validate(t *t
 	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.served_entity.deployment.state doesn't have an attribute invalid, valid attributes: [state]")
 
 	cfg = DefaultMetricsConfig().DatabricksServingServedEntityDeploymentState
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingWorkspaceEndpointsMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingWorkspaceEndpoints
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingWorkspaceEndpointsMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.workspace.endpoints doesn't have an attribute invalid, valid attributes: [selection]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingWorkspaceEndpoints
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingWorkspaceUpMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingWorkspaceUp
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingWorkspaceUpMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.workspace.up doesn't have an attribute invalid, valid attributes: [error.type]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingWorkspaceUp
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

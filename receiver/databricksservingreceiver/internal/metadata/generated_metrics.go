@@ -73,6 +73,32 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"internal":     AttributeErrorTypeInternal,
 }
 
+// AttributeSelection specifies the value selection attribute.
+type AttributeSelection int
+
+const (
+	_ AttributeSelection = iota
+	AttributeSelectionDiscovered
+	AttributeSelectionSelected
+)
+
+// String returns the string representation of the AttributeSelection.
+func (av AttributeSelection) String() string {
+	switch av {
+	case AttributeSelectionDiscovered:
+		return "discovered"
+	case AttributeSelectionSelected:
+		return "selected"
+	}
+	return ""
+}
+
+// MapAttributeSelection is a helper map of string to AttributeSelection attribute value.
+var MapAttributeSelection = map[string]AttributeSelection{
+	"discovered": AttributeSelectionDiscovered,
+	"selected":   AttributeSelectionSelected,
+}
+
 // AttributeStatusClass specifies the value status_class attribute.
 type AttributeStatusClass int
 
@@ -153,6 +179,14 @@ var MetricsInfo = metricsInfo{
 	DatabricksServingWindowsMissed: metricInfo{
 		Name: "databricks.serving.windows.missed",
 	},
+	DatabricksServingWorkspaceEndpoints: metricInfo{
+		Name:       "databricks.serving.workspace.endpoints",
+		Attributes: []string{"selection"},
+	},
+	DatabricksServingWorkspaceUp: metricInfo{
+		Name:       "databricks.serving.workspace.up",
+		Attributes: []string{"error.type"},
+	},
 }
 
 type metricsInfo struct {
@@ -170,6 +204,8 @@ type metricsInfo struct {
 	DatabricksServingScrapeUp                    metricInfo
 	DatabricksServingServedEntityDeploymentState metricInfo
 	DatabricksServingWindowsMissed               metricInfo
+	DatabricksServingWorkspaceEndpoints          metricInfo
+	DatabricksServingWorkspaceUp                 metricInfo
 }
 
 type metricInfo struct {
@@ -1321,6 +1357,184 @@ func newMetricDatabricksServingWindowsMissed(cfg DatabricksServingWindowsMissedM
 	return m
 }
 
+type metricDatabricksServingWorkspaceEndpoints struct {
+	data          pmetric.Metric                                  // data buffer for generated metric.
+	config        DatabricksServingWorkspaceEndpointsMetricConfig // metric config provided by user.
+	capacity      int                                             // max observed number of data points added to the metric.
+	aggDataPoints []int64                                         // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.workspace.endpoints metric with initial data.
+func (m *metricDatabricksServingWorkspaceEndpoints) init() {
+	m.data.SetName("databricks.serving.workspace.endpoints")
+	m.data.SetDescription("How many serving endpoints the workspace's last good list had (selection=discovered) and how many of them this receiver scrapes (selection=selected). Written every cycle: 0 selected is the alert for a filter or shard that matches nothing.")
+	m.data.SetUnit("{endpoint}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingWorkspaceEndpoints) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, selectionAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingWorkspaceEndpointsMetricAttributeKeySelection) {
+		dp.Attributes().PutStr("selection", selectionAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingWorkspaceEndpoints) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingWorkspaceEndpoints) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingWorkspaceEndpoints(cfg DatabricksServingWorkspaceEndpointsMetricConfig) metricDatabricksServingWorkspaceEndpoints {
+	m := metricDatabricksServingWorkspaceEndpoints{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingWorkspaceUp struct {
+	data          pmetric.Metric                           // data buffer for generated metric.
+	config        DatabricksServingWorkspaceUpMetricConfig // metric config provided by user.
+	capacity      int                                      // max observed number of data points added to the metric.
+	aggDataPoints []int64                                  // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.workspace.up metric with initial data.
+func (m *metricDatabricksServingWorkspaceUp) init() {
+	m.data.SetName("databricks.serving.workspace.up")
+	m.data.SetDescription("1 if the receiver's last attempt to list the workspace's serving endpoints succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first listing fails, so credentials failing is an alert from the first minute.")
+	m.data.SetUnit("{status}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingWorkspaceUp) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, errorTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingWorkspaceUpMetricAttributeKeyErrorType) {
+		dp.Attributes().PutStr("error.type", errorTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingWorkspaceUp) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingWorkspaceUp) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingWorkspaceUp(cfg DatabricksServingWorkspaceUpMetricConfig) metricDatabricksServingWorkspaceUp {
+	m := metricDatabricksServingWorkspaceUp{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
 // MetricsBuilder provides an interface for scrapers to report metrics while taking care of all the transformations
 // required to produce metric representation defined in metadata and user config.
 type MetricsBuilder struct {
@@ -1345,6 +1559,8 @@ type MetricsBuilder struct {
 	metricDatabricksServingScrapeUp                    metricDatabricksServingScrapeUp
 	metricDatabricksServingServedEntityDeploymentState metricDatabricksServingServedEntityDeploymentState
 	metricDatabricksServingWindowsMissed               metricDatabricksServingWindowsMissed
+	metricDatabricksServingWorkspaceEndpoints          metricDatabricksServingWorkspaceEndpoints
+	metricDatabricksServingWorkspaceUp                 metricDatabricksServingWorkspaceUp
 }
 
 // MetricBuilderOption applies changes to default metrics builder.
@@ -1384,6 +1600,8 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricDatabricksServingScrapeUp:                    newMetricDatabricksServingScrapeUp(mbc.Metrics.DatabricksServingScrapeUp),
 		metricDatabricksServingServedEntityDeploymentState: newMetricDatabricksServingServedEntityDeploymentState(mbc.Metrics.DatabricksServingServedEntityDeploymentState),
 		metricDatabricksServingWindowsMissed:               newMetricDatabricksServingWindowsMissed(mbc.Metrics.DatabricksServingWindowsMissed),
+		metricDatabricksServingWorkspaceEndpoints:          newMetricDatabricksServingWorkspaceEndpoints(mbc.Metrics.DatabricksServingWorkspaceEndpoints),
+		metricDatabricksServingWorkspaceUp:                 newMetricDatabricksServingWorkspaceUp(mbc.Metrics.DatabricksServingWorkspaceUp),
 		resourceAttributeIncludeFilter:                     make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:                     make(map[string]filter.Filter),
 	}
@@ -1542,6 +1760,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricDatabricksServingScrapeUp.emit(ils.Metrics())
 	mb.metricDatabricksServingServedEntityDeploymentState.emit(ils.Metrics())
 	mb.metricDatabricksServingWindowsMissed.emit(ils.Metrics())
+	mb.metricDatabricksServingWorkspaceEndpoints.emit(ils.Metrics())
+	mb.metricDatabricksServingWorkspaceUp.emit(ils.Metrics())
 
 	for _, op := range options {
 		op.apply(rm)
@@ -1641,6 +1861,16 @@ func (mb *MetricsBuilder) RecordDatabricksServingServedEntityDeploymentStateData
 // RecordDatabricksServingWindowsMissedDataPoint adds a data point to databricks.serving.windows.missed metric.
 func (mb *MetricsBuilder) RecordDatabricksServingWindowsMissedDataPoint(ts pcommon.Timestamp, val int64) {
 	mb.metricDatabricksServingWindowsMissed.recordDataPoint(mb.startTime, ts, val)
+}
+
+// RecordDatabricksServingWorkspaceEndpointsDataPoint adds a data point to databricks.serving.workspace.endpoints metric.
+func (mb *MetricsBuilder) RecordDatabricksServingWorkspaceEndpointsDataPoint(ts pcommon.Timestamp, val int64, selectionAttributeValue AttributeSelection) {
+	mb.metricDatabricksServingWorkspaceEndpoints.recordDataPoint(mb.startTime, ts, val, selectionAttributeValue.String())
+}
+
+// RecordDatabricksServingWorkspaceUpDataPoint adds a data point to databricks.serving.workspace.up metric.
+func (mb *MetricsBuilder) RecordDatabricksServingWorkspaceUpDataPoint(ts pcommon.Timestamp, val int64, errorTypeAttributeValue AttributeErrorType) {
+	mb.metricDatabricksServingWorkspaceUp.recordDataPoint(mb.startTime, ts, val, errorTypeAttributeValue.String())
 }
 
 // Reset resets metrics builder to its initial state. It should be used when external metrics source is restarted,

@@ -78,6 +78,8 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["databricks.serving.request.error.count"] = mb.metricDatabricksServingRequestErrorCount.config.AggregationStrategy
 			aggMap["databricks.serving.scrape.up"] = mb.metricDatabricksServingScrapeUp.config.AggregationStrategy
 			aggMap["databricks.serving.served_entity.deployment.state"] = mb.metricDatabricksServingServedEntityDeploymentState.config.AggregationStrategy
+			aggMap["databricks.serving.workspace.endpoints"] = mb.metricDatabricksServingWorkspaceEndpoints.config.AggregationStrategy
+			aggMap["databricks.serving.workspace.up"] = mb.metricDatabricksServingWorkspaceUp.config.AggregationStrategy
 
 			expectedWarnings := 0
 			if tt.metricsSet != testDataSetReag {
@@ -161,6 +163,18 @@ func TestMetricsBuilder(t *testing.T) {
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordDatabricksServingWindowsMissedDataPoint(ts, 1)
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingWorkspaceEndpointsDataPoint(ts, 1, AttributeSelectionDiscovered)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingWorkspaceEndpointsDataPoint(ts, 3, AttributeSelectionSelected)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingWorkspaceUpDataPoint(ts, 1, AttributeErrorTypeAuth)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingWorkspaceUpDataPoint(ts, 3, AttributeErrorTypeNotFound)
+			}
 
 			rb := mb.NewResourceBuilder()
 			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
@@ -189,6 +203,8 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricDatabricksServingRequestErrorCount.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingScrapeUp.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingServedEntityDeploymentState.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingWorkspaceEndpoints.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingWorkspaceUp.aggDataPoints)
 			}
 
 			if tt.expectEmpty {
@@ -717,6 +733,86 @@ func TestMetricsBuilder(t *testing.T) {
 					assert.Equal(t, ts, dp.Timestamp())
 					assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
 					assert.Equal(t, int64(1), dp.IntValue())
+				case "databricks.serving.workspace.endpoints":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.workspace.endpoints"], "Found a duplicate in the metrics slice: databricks.serving.workspace.endpoints")
+						validatedMetrics["databricks.serving.workspace.endpoints"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "How many serving endpoints the workspace's last good list had (selection=discovered) and how many of them this receiver scrapes (selection=selected). Written every cycle: 0 selected is the alert for a filter or shard that matches nothing.", mi.Description())
+						assert.Equal(t, "{endpoint}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						selectionAttrVal, ok := dp.Attributes().Get("selection")
+						assert.True(t, ok)
+						assert.Equal(t, "discovered", selectionAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.workspace.endpoints"], "Found a duplicate in the metrics slice: databricks.serving.workspace.endpoints")
+						validatedMetrics["databricks.serving.workspace.endpoints"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "How many serving endpoints the workspace's last good list had (selection=discovered) and how many of them this receiver scrapes (selection=selected). Written every cycle: 0 selected is the alert for a filter or shard that matches nothing.", mi.Description())
+						assert.Equal(t, "{endpoint}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.workspace.endpoints"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("selection")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.workspace.up":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.workspace.up"], "Found a duplicate in the metrics slice: databricks.serving.workspace.up")
+						validatedMetrics["databricks.serving.workspace.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 if the receiver's last attempt to list the workspace's serving endpoints succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first listing fails, so credentials failing is an alert from the first minute.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						errorTypeAttrVal, ok := dp.Attributes().Get("error.type")
+						assert.True(t, ok)
+						assert.Equal(t, "auth", errorTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.workspace.up"], "Found a duplicate in the metrics slice: databricks.serving.workspace.up")
+						validatedMetrics["databricks.serving.workspace.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "1 if the receiver's last attempt to list the workspace's serving endpoints succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first listing fails, so credentials failing is an alert from the first minute.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.workspace.up"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("error.type")
+						assert.False(t, ok)
+					}
 				}
 			}
 		})

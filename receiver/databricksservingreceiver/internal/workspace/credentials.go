@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -27,6 +28,11 @@ func (t StaticToken) Token(context.Context) (string, error) { return string(t), 
 // principals (POST https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token, client id and secret in the
 // form). It caches a token and fetches the next one before the current one expires, so requests never carry an
 // expired token and a slow token endpoint delays no scrape while the cached token is still good.
+//
+// One fetch at a time: concurrent callers wait for it and share its result. A failed fetch is remembered for a
+// backoff (the token endpoint's Retry-After, else doubling from tokenRetryMin up to tokenRetryMax, with jitter):
+// callers meanwhile get the same error at once instead of asking again, so a thousand endpoints cost one token
+// request, not a thousand, and a slow or failing identity provider does not stall the cycle.
 type OAuthClientCredentials struct {
 	config     clientcredentials.Config
 	httpClient *http.Client
@@ -35,7 +41,30 @@ type OAuthClientCredentials struct {
 	mu     sync.Mutex
 	token  *oauth2.Token
 	margin time.Duration // refresh margin of token
+	// failure is the last fetch's error while it is remembered (until retryAt); failures counts consecutive ones.
+	failure  error
+	retryAt  time.Time
+	failures int
 }
+
+// The backoff after a failed token fetch without Retry-After: long enough that a failing identity provider is not
+// hammered, short enough that a fixed credential works again within minutes.
+const (
+	tokenRetryMin = 5 * time.Second
+	tokenRetryMax = 5 * time.Minute
+)
+
+// TokenBackoffError is returned while a failed token fetch is remembered: the error it had, and when the next
+// fetch may happen.
+type TokenBackoffError struct {
+	Err     error
+	RetryAt time.Time
+}
+
+func (e *TokenBackoffError) Error() string {
+	return fmt.Sprintf("%v (not asked again before %s)", e.Err, e.RetryAt.UTC().Format(time.RFC3339))
+}
+func (e *TokenBackoffError) Unwrap() error { return e.Err }
 
 // NewOAuthClientCredentials returns token credentials for a client-credentials grant. credentialsInHeader selects
 // HTTP Basic auth (Databricks) over form fields (Entra ID). httpClient is used for the token requests, so TLS
@@ -64,18 +93,66 @@ func refreshMargin(lifetime time.Duration) time.Duration {
 	return min(5*time.Minute, max(time.Second, lifetime/10))
 }
 
-// Token returns a cached token, or fetches a new one when the cached one is within its refresh margin.
+// Token returns a cached token, or fetches a new one when the cached one is within its refresh margin. While a
+// failed fetch is remembered it returns a TokenBackoffError at once; a token still valid is used meanwhile.
 func (c *OAuthClientCredentials) Token(ctx context.Context) (string, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.token != nil && c.now().Add(c.margin).Before(c.token.Expiry) {
+	now := c.now()
+	valid := c.token != nil && now.Before(c.token.Expiry)
+	if valid && now.Add(c.margin).Before(c.token.Expiry) {
 		return c.token.AccessToken, nil
 	}
+	if c.failure != nil && now.Before(c.retryAt) {
+		if valid { // renewing failed, but the current token has not expired yet
+			return c.token.AccessToken, nil
+		}
+		return "", &TokenBackoffError{Err: c.failure, RetryAt: c.retryAt}
+	}
+	token, err := c.fetch(ctx)
+	if err != nil {
+		c.failures++
+		c.failure, c.retryAt = err, now.Add(tokenBackoff(c.failures, retryAfterOf(err, now)))
+		if valid {
+			return c.token.AccessToken, nil
+		}
+		return "", err
+	}
+	c.failure, c.failures = nil, 0
+	return token, nil
+}
+
+// tokenBackoff is how long a failed token fetch is remembered: retryAfter when the endpoint named it, else
+// tokenRetryMin doubling with every consecutive failure up to tokenRetryMax, ±20 % so that collectors that failed
+// together do not return together.
+func tokenBackoff(failures int, retryAfter time.Duration) time.Duration {
+	if retryAfter > 0 {
+		return retryAfter
+	}
+	backoff := tokenRetryMin
+	for i := 1; i < failures && backoff < tokenRetryMax; i++ {
+		backoff *= 2
+	}
+	backoff = min(backoff, tokenRetryMax)
+	return time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+}
+
+// retryAfterOf reads the Retry-After of a token endpoint's error answer (0 when none).
+func retryAfterOf(err error, now time.Time) time.Duration {
+	var retrieve *oauth2.RetrieveError
+	if errors.As(err, &retrieve) && retrieve.Response != nil {
+		return parseRetryAfter(retrieve.Response.Header.Get("Retry-After"), now)
+	}
+	return 0
+}
+
+// fetch asks the token endpoint for a token and caches it. c.mu is held.
+func (c *OAuthClientCredentials) fetch(ctx context.Context) (string, error) {
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, c.httpClient)
 	issued := c.now()
 	token, err := c.config.Token(ctx)
 	if err != nil {
-		return "", describeTokenError(err)
+		return "", &tokenError{err: describeTokenError(err), cause: err}
 	}
 	if token.AccessToken == "" {
 		return "", errors.New("the token endpoint answered without an access_token")
@@ -87,6 +164,14 @@ func (c *OAuthClientCredentials) Token(ctx context.Context) (string, error) {
 	c.token, c.margin = token, refreshMargin(token.Expiry.Sub(issued))
 	return token.AccessToken, nil
 }
+
+// tokenError is a failed fetch: the message users see, and the cause (for its Retry-After).
+type tokenError struct {
+	err, cause error
+}
+
+func (e *tokenError) Error() string { return e.err.Error() }
+func (e *tokenError) Unwrap() error { return e.cause }
 
 // describeTokenError keeps the token endpoint's own error code and description (e.g. invalid_client) and drops the
 // rest, which can echo request details.

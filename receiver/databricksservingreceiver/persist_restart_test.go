@@ -1,0 +1,262 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package databricksservingreceiver
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
+)
+
+// An endpoint fails for three hours: its series are forgotten after 30 minutes, and so they are in the saved
+// state. After a restart they start new streams, not the forgotten ones three hours in the past.
+func TestSeriesForgottenBeforeARestartStayForgotten(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(2)
+	h.mu.Lock()
+	h.status = http.StatusUnauthorized
+	h.mu.Unlock()
+	for range 6 * 60 { // three hours of failed scrapes
+		md, _ := h.s.scrape(context.Background())
+		h.outputs = append(h.outputs, md)
+		h.advance(30 * time.Second)
+	}
+	_, streams := h.s.endpoints[lifecycleEndpoint].acc.Len()
+	t.Logf("streams in memory before the restart: %d", streams)
+	h.restart(store, nil)
+	h.mu.Lock()
+	h.status = http.StatusOK
+	h.mu.Unlock()
+	md := h.scrape()
+	for _, p := range findPoints(md, "databricks.serving.request.count", nil) {
+		age := h.clock().Add(-30 * time.Second).Sub(p.ts.AsTime())
+		t.Logf("point %v written %s before the scrape", p.value, age)
+		assert.Less(t, age, 10*time.Minute)
+	}
+}
+
+// The first scrape after a restart with saved state fails: what was restored must survive it (it counts as seen
+// at the restart), so the next scrape neither counts the minute the previous collector counted nor resets the
+// counter.
+func TestAFailedFirstScrapeAfterARestartKeepsTheSavedState(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrape() // t=30s: minute 0, baseline
+	h.scrape() // t=60s: minute 1, counted and saved
+	// The collector restarts 5 s after its last scrape (h.now is 90 s; go back to 65 s).
+	h.advance(-25 * time.Second)
+	h.restart(store, nil)
+	h.mu.Lock()
+	h.status = http.StatusInternalServerError
+	h.mu.Unlock()
+	md, _ := h.s.scrape(context.Background()) // t=65s: minute 1, fails
+	h.outputs = append(h.outputs, md)
+	h.advance(30 * time.Second)
+	h.mu.Lock()
+	h.status = http.StatusOK
+	h.mu.Unlock()
+	h.scrape() // t=95s: minute 1 again
+	h.scrapeFor(1)
+
+	h.requireExactTotals(map[string]bool{"champion": true})
+	requireNoCounterReset(t, h.outputs)
+}
+
+// A series absent from the first body after a restart (an endpoint scaled to zero) is kept like any other
+// for 30 minutes.
+func TestASeriesAbsentFromTheFirstBodyAfterARestartIsKept(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(2)
+	h.restart(store, nil)
+	h.setBody() // scaled to zero: no samples
+	h.scrape()
+	h.setBody("champion")
+	h.scrapeFor(2)
+	h.requireExactTotals(map[string]bool{"champion": true})
+	requireNoCounterReset(t, h.outputs)
+}
+
+// Bodies without timestamps get their window from the body's hash, which is saved: after a restart, the
+// unchanged body of the minute the previous collector counted is not a new minute.
+func TestABodyWithoutTimestampsIsNotCountedAgainAfterARestart(t *testing.T) {
+	first := readBody(t, "no_timestamps.txt")
+	second := strings.ReplaceAll(first, "} 37", "} 40")
+	require.NotEqual(t, first, second)
+	ws := newFakeWorkspace(t)
+	n := 0
+	ws.addEndpoint("readmission", "", func(int) (int, string, string) {
+		n++
+		if n == 1 {
+			return 200, textFormat, first
+		}
+		return 200, textFormat, second
+	}, "readmission_model-8")
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	store := newMemStorage()
+	clock := time.UnixMilli(bodyTimestamp)
+	start := func() *servingScraper {
+		s := newTestScraper(t, srv.URL, withoutComputedMetrics)
+		s.now = func() time.Time { return clock }
+		s.cfg.Storage = &stateStorageID
+		require.NoError(t, s.openState(context.Background(), storageHost{ext: store}, stateStorageID))
+		return s
+	}
+	var outputs []pmetric.Metrics
+	s := start()
+	for range 2 { // first body: baseline; second body: a new minute, counted
+		md, err := s.scrape(context.Background())
+		require.NoError(t, err)
+		outputs = append(outputs, md)
+		clock = clock.Add(30 * time.Second)
+	}
+	require.NoError(t, s.shutdown(context.Background()))
+	s = start()
+	md, err := s.scrape(context.Background()) // the same second body
+	require.NoError(t, err)
+	outputs = append(outputs, md)
+	total := countedTotalWhere(outputs, "databricks.serving.request.count", func(stream string) bool { return true })
+	assert.Equal(t, 40.0, total, "the second body's 40 requests, once")
+}
+
+// Two shards, then one: the collector that takes over an endpoint from another shard may find minutes of it
+// counted by the other. The selection changed since its state was saved, so the endpoints its state lacks
+// start with a baseline, and nothing is written before the other collector's points.
+func TestAReshardWithSavedStateNeverCountsAMinuteTwice(t *testing.T) {
+	h := newLifecycleHarness(t)
+	host := strings.TrimPrefix(h.srv.URL, "http://")
+	other := ""
+	for i := 0; ; i++ {
+		name := fmt.Sprintf("other-%d", i)
+		if discovery.StableHash(host, name)%2 != discovery.StableHash(host, lifecycleEndpoint)%2 {
+			other = name
+			break
+		}
+	}
+	h.ws.addEndpoint(other, "", h.respond, "champion")
+	ownIndex := int(discovery.StableHash(host, lifecycleEndpoint) % 2)
+	h.s.cfg.Shard = discovery.ShardConfig{Count: 2, Index: ownIndex}
+	store := newMemStorage()
+	h.restart(store, nil)
+
+	// Replica 1, scraping the other endpoint on the same clock.
+	cfg := *h.s.cfg
+	cfg.Storage = nil
+	cfg.Shard = discovery.ShardConfig{Count: 2, Index: 1 - ownIndex}
+	replica1 := newServingScraper(&cfg, receivertest.NewNopSettings(metadata.Type))
+	require.NoError(t, replica1.start(context.Background(), componenttest.NewNopHost()))
+	replica1.now = h.clock
+	var outputs []pmetric.Metrics
+	for range 3 { // t = 30 s, 60 s, 90 s (minute 1 counted by replica 1 at 60 s)
+		md, err := replica1.scrape(context.Background())
+		require.NoError(t, err)
+		outputs = append(outputs, md)
+		h.scrape()
+	}
+	// Both are rolled with shard.count 1 at t = 95 s, still minute 1.
+	h.advance(-25 * time.Second)
+	h.s.cfg.Shard = discovery.ShardConfig{Count: 1}
+	h.restart(store, nil)
+	h.scrapeFor(1)
+	outputs = append(outputs, h.outputs...)
+
+	t.Run("ascend", func(t *testing.T) { requireStreamsAscend(t, outputs, "databricks.serving.request.count") })
+	otherTotal := countedTotalWhere(outputs, "databricks.serving.request.count", func(stream string) bool {
+		return strings.Contains(stream, "databricks.serving.endpoint.name:"+other+" ")
+	})
+	// Replica 1 served minutes 0 (baseline), 1; replica 0 then minutes 1 (again), 2.
+	want := requests("champion", bodyTimestamp+60_000) + requests("champion", bodyTimestamp+120_000)
+	require.Equal(t, want, otherTotal, "minute 1 of %s was counted by both collectors", other)
+}
+
+// Minutes that failed scrapes missed before a scrape that panicked are still counted as missed: the reset
+// keeps the window tracker.
+func TestMinutesMissedBeforeAPanicAreStillCounted(t *testing.T) {
+	h := newLifecycleHarness(t)
+	h.scrapeFor(1) // t=30 s (minute 0), t=60 s (minute 1)
+	h.mu.Lock()
+	h.status = http.StatusInternalServerError
+	h.mu.Unlock()
+	for range 5 { // t=90..210 s: minutes 1, 2, 2, 3, 3 all fail
+		md, _ := h.s.scrape(context.Background())
+		h.outputs = append(h.outputs, md)
+		h.advance(30e9)
+	}
+	h.mu.Lock()
+	h.status = http.StatusOK
+	h.mu.Unlock()
+	h.s.endpoints[lifecycleEndpoint].resources.endpoint = nil // any bug: the scrape of minute 4 panics
+	md, _ := h.s.scrape(context.Background())
+	h.outputs = append(h.outputs, md)
+	h.advance(30e9)
+	h.scrapeFor(2)
+	assert.Equal(t, 2, h.unservedWindows("champion"), "minutes 2 and 3 were never served")
+	assert.Equal(t, 2.0, countedTotalWhere(h.outputs, "databricks.serving.windows.missed", func(string) bool { return true }))
+}
+
+// Receivers that stop before their first discovery must not make old state look new: after four of them, 25
+// minutes apart, the state saved two hours ago by the last receiver that scraped is not resumed.
+func TestAStartWithoutDiscoveryDoesNotRefreshTheStatesAge(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(2) // the last minutes anyone counted
+	for range 4 {  // four short-lived collectors, each stopped before its first cycle
+		h.advance(25 * time.Minute)
+		h.restart(store, nil)
+	}
+	require.NoError(t, h.s.shutdown(context.Background()))
+	h.s.store = nil
+	h.advance(25 * time.Minute)
+	h.restart(store, nil)
+	md := h.scrape()
+	assert.Empty(t, findPoints(md, "databricks.serving.request.count", nil),
+		"no two-hour-old total is resumed: the first minute is a baseline")
+}
+
+// The table of contents saves, every cycle, the latest timestamp the receiver wrote (scrape health included),
+// so a collector that restarts at once writes nothing at or before it, even for an endpoint whose own saved
+// state did not change in the last cycles.
+func TestARestartWritesNothingBeforeWhatThePreviousCollectorWrote(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(1)
+	h.scrape() // minute 1 again: scrape health is written, the endpoint's own state does not change
+	require.NoError(t, h.s.shutdown(context.Background()))
+	h.s.store = nil
+	var latest pcommon.Timestamp
+	for _, p := range pointsOf(h.outputs, "databricks.serving.scrape.up") {
+		latest = max(latest, p.ts)
+	}
+	var meta stateMeta
+	require.NoError(t, json.Unmarshal(store.data[stateMetaKey], &meta))
+	assert.GreaterOrEqual(t, pcommon.Timestamp(meta.WrittenUpToNanos), latest)
+
+	// The next collector's first scrape stamped no later than the last one (a cycle's queueing delay).
+	h.advance(-30 * time.Second)
+	h.restart(store, nil)
+	h.scrape()
+	requireStreamsAscend(t, h.outputs, "databricks.serving.scrape.up", "databricks.serving.cpu.utilization")
+}

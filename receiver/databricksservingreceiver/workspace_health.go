@@ -1,0 +1,48 @@
+// Copyright The otelcol-databricks Authors
+// SPDX-License-Identifier: Apache-2.0
+
+package databricksservingreceiver // import "github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver"
+
+import (
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
+)
+
+// Workspace health: databricks.serving.workspace.up and databricks.serving.workspace.endpoints, on a resource
+// of the workspace alone. They are written on every cycle, including the cycles before the first list
+// succeeded, when no endpoint and so no scrape.up exists yet: credentials refused from the start, a workspace
+// URL that is wrong, or filters that select nothing are one-line alerts from the first minute.
+
+// newWorkspaceState returns the state that workspace health is written from: an endpointState without an
+// endpoint, whose resource is the workspace's.
+func newWorkspaceState(cfg metadata.ResourceAttributesConfig, host string) *endpointState {
+	rb := metadata.NewResourceBuilder(cfg)
+	rb.SetDatabricksWorkspaceHost(host)
+	tmpl := newTemplate(rb.Emit(), cfg, workspace.Endpoint{})
+	return newEndpointState(workspace.Endpoint{}, endpointResources{endpoint: tmpl}, false)
+}
+
+// recordWorkspaceHealth writes the workspace's health for this cycle: up with the outcome of the last attempt to
+// list, and the endpoints discovered and selected.
+func (s *servingScraper) recordWorkspaceHealth(now time.Time, listErr error, out pmetric.ResourceMetricsSlice) {
+	ws := s.workspace
+	ws.acc.BeginScrape(now)
+	switch {
+	case listErr != nil:
+		ws.lastErrorType = classifyError(listErr)
+	case s.discoveredOnce:
+		ws.lastErrorType = ""
+	}
+	c := newConverter(ws, s.cfg, s.settings.BuildInfo.Version, out, now)
+	ts := pcommon.NewTimestampFromTime(now)
+	c.recordOutcome(workspaceUpMetric, ts)
+	listed, selected := s.finder.Counts()
+	c.recordComputed(ws.resources.endpoint, workspaceEndpointsMetric, "selection", "discovered", ts, float64(listed))
+	c.recordComputed(ws.resources.endpoint, workspaceEndpointsMetric, "selection", "selected", ts, float64(selected))
+	ws.evictIdle(now, now.Add(-idleSeriesLifetime))
+}

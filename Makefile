@@ -99,7 +99,7 @@ test-deploy: deps
 ## cloud metadata addresses at start-up; that traffic must never leave the machine).
 test-e2e: build deps image
 	$(GO) test -c -tags e2e -o $(E2E_TEST) ./e2e
-	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=40m -repo-root "$(CURDIR)" -image "$(IMAGE):$(IMAGE_VERSION)"
+	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=50m -test.parallel=8 -repo-root "$(CURDIR)" -image "$(IMAGE):$(IMAGE_VERSION)"
 
 clean:
 	rm -rf $(BIN) $(TOOLS) .run .bench

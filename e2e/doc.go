@@ -5,6 +5,12 @@
 // the datadog exporter's payloads with Datadog's own protobuf types, and the otelcol-databricks binary built by
 // ocb, all on 127.0.0.1. The suite compares what reaches both backends with the simulator's ground truth.
 //
+// Scenarios: the pipeline's ground truth (pipeline_test.go), a workspace that changes (lifecycle_test.go), fleets,
+// service principals and shards (fleet_test.go), restarts (restart_test.go), backend outages (outage_test.go), the
+// container image (image_test.go), and the failure suite (failures_test.go): one scenario per way collection can
+// fail, each checked against the shipped alerts and monitors. The outage and failure scenarios mostly wait, each
+// on its own stack, and run in parallel.
+//
 // It needs the `e2e` build tag and must run inside a loopback-only network namespace: `make test-e2e` builds the
 // binaries and the test binary, and runs it under scripts/in-loopback-namespace.sh.
 package e2e

@@ -264,7 +264,7 @@ func TestShardsSplitTheWorkspace(t *testing.T) {
 	var collectors []*process
 	for i, token := range tokens {
 		owner[credentialID(token)] = i
-		env := append(append([]string{}, s.env...), "DATABRICKS_TOKEN="+token, "SHARD_INDEX="+strconv.Itoa(i), fmt.Sprintf("TELEMETRY_PORT=%d", freePort(t)))
+		env := append(append([]string{}, s.env...), "DATABRICKS_TOKEN="+token, "SHARD_INDEX="+strconv.Itoa(i), fmt.Sprintf("SELF_TELEMETRY_PORT=%d", freePort(t)))
 		configs := append(append([]string{}, s.configs...), "--config", filepath.Join(*repoRoot, "testdata", "e2e", "shard.yaml"))
 		collectors = append(collectors, startCollector(t, fmt.Sprintf("otelcol-databricks-shard-%d", i), configs, env))
 	}

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-databricks/otelcol-databricks/internal/simulator"
@@ -84,15 +85,21 @@ func checkAllEndpoints(t *testing.T, s *stack, rows map[string]metricRow, truth 
 
 // TestPrometheusOutageLosesNoWindow stops Prometheus for the outage, restarts it on its storage, and checks that
 // after recovery every window of every series is there: the remote-write exporter's retries and queue carry them.
+//
+// It is also the failure suite's Prometheus outage (failures_test.go): the collector's own metrics show the
+// exporter stalled, live in Datadog and, once Prometheus is back, in the backlog Prometheus receives.
 func TestPrometheusOutageLosesNoWindow(t *testing.T) {
 	requireLoopbackOnly(t)
+	t.Parallel()
 	rows := readMetricsTable(t)
 	s := startStack(t, stackOptions{})
 	time.Sleep(3 * windowLength)
 
 	s.prometheus.stop(t)
+	outageStart := time.Now()
 	t.Logf("Prometheus down for %s", *outage)
 	time.Sleep(*outage)
+	outageEnd := time.Now()
 	s.prometheus.start(t)
 	time.Sleep(3 * windowLength)
 
@@ -100,13 +107,46 @@ func TestPrometheusOutageLosesNoWindow(t *testing.T) {
 	waitForEveryWindow(t, s, rows, truth)
 	checkAllEndpoints(t, s, rows, truth)
 	t.Logf("outage %s: %d windows per endpoint checked, none missing", *outage, len(truth.Endpoints["cpu-endpoint-0"].Windows))
+	checkExportStalledWasSeen(t, s, outageStart, outageEnd)
 	s.collector.stop(t) // while Prometheus is still up (the restarted Prometheus stops first otherwise)
+}
+
+// checkExportStalledWasSeen checks what the collector's own metrics said about the remote-write exporter during
+// a Prometheus outage: Datadog received its queue size above zero throughout, the monitor's failing value; in
+// Prometheus, the backlog makes CollectorExportStalled's expression return the exporter at the end of the
+// outage, and nothing once the queue drained.
+func checkExportStalledWasSeen(t *testing.T, s *stack, outageStart, outageEnd time.Time) {
+	t.Run("the collector's own metrics show the exporter stalled", func(t *testing.T) {
+		match := map[string]string{"exporter": "prometheus_remote_write", "service": "otelcol-databricks"}
+		var during, empty int
+		for _, p := range s.intake.GaugePoints("otelcol_exporter_queue_size", match) {
+			at := time.Unix(p.Timestamp, 0)
+			if at.After(outageStart.Add(20*time.Second)) && at.Before(outageEnd) {
+				during++
+				if p.Value <= 0 {
+					empty++
+				}
+			}
+		}
+		assert.Positive(t, during, "Datadog received the queue size during the outage")
+		assert.Zero(t, empty, "the queue was never empty during the outage (%d of %d points)", empty, during)
+
+		if *outage >= 2*time.Minute+30*time.Second {
+			got, err := s.alertResult(t, "CollectorExportStalled", outageEnd.Add(-10*time.Second).UnixMilli(), "exporter")
+			require.NoError(t, err)
+			assert.Contains(t, got, "exporter=prometheus_remote_write", "evaluated at the end of the outage over the backlog")
+		} else {
+			t.Logf("outage %s is shorter than CollectorExportStalled's 2-minute window: its expression is not checked", *outage)
+		}
+		s.waitForAlert(t, "CollectorExportStalled", failureTimeout, nil, "exporter")
+	})
 }
 
 // TestDatadogOutageLosesNoWindow makes the Datadog intake answer 500 for the outage, then 202, and checks that
 // every window reaches it after recovery.
 func TestDatadogOutageLosesNoWindow(t *testing.T) {
 	requireLoopbackOnly(t)
+	t.Parallel()
 	rows := readMetricsTable(t)
 	s := startStack(t, stackOptions{})
 	time.Sleep(3 * windowLength)
@@ -144,7 +184,7 @@ func TestRestartDuringDatadogOutage(t *testing.T) {
 		t.Log("the collector was killed after 15 s of SIGTERM, as a pod at the end of its grace period")
 	}
 	firstRun := s.truth(t)
-	env := append(append([]string{}, s.env...), "STORAGE_DIR="+storage, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
+	env := append(append([]string{}, s.env...), "STORAGE_DIR="+storage, "SELF_TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
 	s.collector = startCollector(t, "otelcol-databricks-restarted", s.configs, env)
 	time.Sleep(3 * windowLength)
 	s.intake.SetPayloadStatus(0)

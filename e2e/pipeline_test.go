@@ -95,7 +95,7 @@ func startStack(t *testing.T, opts stackOptions) *stack {
 		"DATABRICKS_HOST=" + localURL(s.simulatorPort, ""),
 		"DATABRICKS_TOKEN=" + simulatorToken,
 		"PROMETHEUS_REMOTE_WRITE_ENDPOINT=" + s.prometheus.remoteWriteURL(),
-		fmt.Sprintf("TELEMETRY_PORT=%d", freePort(t)),
+		fmt.Sprintf("SELF_TELEMETRY_PORT=%d", freePort(t)),
 	}
 	if !opts.withoutDatadog {
 		s.intake = ddintake.New(datadogAPIKey)
@@ -128,7 +128,7 @@ func startCollector(t *testing.T, name string, configs, env []string) *process {
 	}
 	for attempt := 1; ; attempt++ {
 		healthPort := freePort(t)
-		withPorts := append(append([]string{}, env...), fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort), fmt.Sprintf("TELEMETRY_PORT=%d", freePort(t)))
+		withPorts := append(append([]string{}, env...), fmt.Sprintf("HEALTH_CHECK_ENDPOINT=127.0.0.1:%d", healthPort), fmt.Sprintf("SELF_TELEMETRY_PORT=%d", freePort(t)))
 		p := startProcess(t, fmt.Sprintf("%s-%d", name, attempt), filepath.Join(*repoRoot, "bin", "otelcol-databricks"), configs, withPorts)
 		deadline := time.Now().Add(60 * time.Second)
 		for time.Now().Before(deadline) {
@@ -147,6 +147,11 @@ func startCollector(t *testing.T, name string, configs, env []string) *process {
 			t.Fatalf("%s did not become healthy: %v\n%s", name, p.err, p.out.String())
 		}
 	}
+}
+
+// collectorBinary is the distribution the suite runs.
+func (s *stack) collectorBinary() string {
+	return filepath.Join(*repoRoot, "bin", "otelcol-databricks")
 }
 
 // requireLoopbackOnly fails unless the suite runs in a network namespace whose only interface is loopback.
@@ -174,6 +179,20 @@ func (s *stack) truth(t *testing.T) simulator.Truth {
 // endpointsWithoutMetrics lists the simulator's pay-per-token Foundation Model endpoints.
 func (s *stack) endpointsWithoutMetrics(t *testing.T) []string {
 	t.Helper()
+	var names []string
+	for name, endpointType := range s.listEndpoints(t) {
+		if endpointType == "FOUNDATION_MODEL_API" {
+			names = append(names, name)
+		}
+	}
+	require.NotEmpty(t, names, "the scenario needs a pay-per-token endpoint")
+	sort.Strings(names)
+	return names
+}
+
+// listEndpoints returns the simulator's endpoints by name, with their endpoint_type, as the list API answers.
+func (s *stack) listEndpoints(t *testing.T) map[string]string {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, localURL(s.simulatorPort, "/api/2.0/serving-endpoints"), http.NoBody)
 	req.Header.Set("Authorization", "Bearer "+simulatorToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -186,14 +205,11 @@ func (s *stack) endpointsWithoutMetrics(t *testing.T) []string {
 		} `json:"endpoints"`
 	}
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&list))
-	var names []string
+	out := map[string]string{}
 	for _, ep := range list.Endpoints {
-		if ep.EndpointType == "FOUNDATION_MODEL_API" {
-			names = append(names, ep.Name)
-		}
+		out[ep.Name] = ep.EndpointType
 	}
-	require.NotEmpty(t, names, "the scenario needs a pay-per-token endpoint")
-	return names
+	return out
 }
 
 // TestPipelineDeliversGroundTruth runs the distribution against the simulator and checks, window by window, that

@@ -162,12 +162,21 @@ func (p *prometheusServer) metricNames() ([]string, error) {
 
 // instantSeries evaluates expr now and returns the labels of each result.
 func (p *prometheusServer) instantSeries(expr string) ([]map[string]string, error) {
+	return p.instantSeriesAt(expr, 0)
+}
+
+// instantSeriesAt evaluates expr at atMs (0: now) and returns the labels of each result.
+func (p *prometheusServer) instantSeriesAt(expr string, atMs int64) ([]map[string]string, error) {
 	var data struct {
 		Result []struct {
 			Metric map[string]string `json:"metric"`
 		} `json:"result"`
 	}
-	if err := p.get("/api/v1/query", url.Values{"query": {expr}}, &data); err != nil {
+	params := url.Values{"query": {expr}}
+	if atMs != 0 {
+		params.Set("time", strconv.FormatFloat(float64(atMs)/1000, 'f', 3, 64))
+	}
+	if err := p.get("/api/v1/query", params, &data); err != nil {
 		return nil, err
 	}
 	out := make([]map[string]string, 0, len(data.Result))

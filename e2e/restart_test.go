@@ -40,7 +40,7 @@ func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
 		stopped := time.Now()
 		require.NoError(t, s.collector.cmd.Process.Signal(signal))
 		<-s.collector.done
-		env := append(append([]string{}, s.env...), "STATE_DIR="+state, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
+		env := append(append([]string{}, s.env...), "STATE_DIR="+state, "SELF_TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
 		s.collector = startCollector(t, fmt.Sprintf("otelcol-databricks-restart-%d", i+1), s.configs, env)
 		downtimes = append(downtimes, time.Since(stopped).Round(10*time.Millisecond))
 		time.Sleep(2 * windowLength)
@@ -60,7 +60,7 @@ func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
 		assert.Contains(t, s.collector.out.String(), "Restored the receiver's saved state")
 	})
 	t.Run("a second collector on the same state fails to start, saying why", func(t *testing.T) {
-		env := append(append([]string{}, s.env...), "STATE_DIR="+state, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)),
+		env := append(append([]string{}, s.env...), "STATE_DIR="+state, "SELF_TELEMETRY_PORT="+strconv.Itoa(freePort(t)),
 			"HEALTH_CHECK_ENDPOINT=127.0.0.1:"+strconv.Itoa(freePort(t)))
 		second := startProcess(t, "otelcol-databricks-second", filepath.Join(*repoRoot, "bin", "otelcol-databricks"), s.configs, env)
 		select {
@@ -75,7 +75,7 @@ func TestRestartsLoseNoWindowAndResetNoCounter(t *testing.T) {
 		corrupt := t.TempDir()
 		// The file file_storage keeps the receiver's state in, filled with what is not a database.
 		require.NoError(t, os.WriteFile(filepath.Join(corrupt, "receiver_databricksserving_"), bytes.Repeat([]byte("not a database "), 4096), 0o600))
-		env := append(append([]string{}, s.env...), "STATE_DIR="+corrupt, "TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
+		env := append(append([]string{}, s.env...), "STATE_DIR="+corrupt, "SELF_TELEMETRY_PORT="+strconv.Itoa(freePort(t)))
 		third := startCollector(t, "otelcol-databricks-corrupt-state", s.configs, env)
 		assert.Contains(t, third.out.String(), "running without it")
 	})

@@ -34,16 +34,32 @@ var documentedMetrics = []string{
 	"databricks.serving.scrape.up",
 	"databricks.serving.served_entity.deployment.state",
 	"databricks.serving.windows.missed",
+	"databricks.serving.workspace.endpoints",
+	"databricks.serving.workspace.up",
+	// The collector's own metrics, as the datadog exporter names what the prometheus/self receiver scrapes.
+	"otelcol_exporter_queue_capacity",
+	"otelcol_exporter_queue_size",
+	"otelcol_exporter_send_failed_metric_points",
+	"otelcol_exporter_sent_metric_points",
+	"otelcol_process_cpu_seconds",
+	"otelcol_process_memory_rss",
+	"otelcol_receiver_refused_metric_points",
 }
 
 // documentedTagKeys are the Datadog tag keys of docs/metrics.md that queries may filter or group by.
 var documentedTagKeys = []string{
 	"databricks.serving.endpoint.name",
 	"databricks.serving.served_entity.name",
+	"databricks.serving.shard",
 	"databricks.workspace.host",
 	"error.type",
+	"exporter",
 	"gpu",
+	"receiver",
+	"selection",
 	"served_entity_name",
+	"service",
+	"service.instance.id",
 	"state",
 	"status_class",
 }
@@ -277,10 +293,62 @@ func TestShippedMonitorsShape(t *testing.T) {
 			}
 		}
 	}
-	// The documented "not collected for 5 minutes" alert, verbatim.
-	const notCollected = "max(last_5m):max:databricks.serving.scrape.up{*} by {databricks.serving.endpoint.name} < 1"
+	// The documented "not collected for 5 minutes" alert, verbatim: endpoints that export no metrics (404) are
+	// left out, and two workspaces' endpoints of the same name are told apart.
+	const notCollected = "max(last_5m):max:databricks.serving.scrape.up{!error.type:not_found} by {databricks.workspace.host,databricks.serving.endpoint.name} < 1"
 	if !queries[notCollected] {
 		t.Errorf("no monitor with query %q", notCollected)
+	}
+}
+
+// The monitors mean what the Prometheus rules mean: grouped by workspace (and endpoint, for endpoint metrics), and
+// only the monitor for a silent collector alerts on missing data, so a deleted endpoint raises nothing.
+func TestShippedMonitorsGroupLikeThePrometheusRules(t *testing.T) {
+	_, monitors := readAssets(t)
+	var ms []struct {
+		Name    string `json:"name"`
+		Query   string `json:"query"`
+		Options struct {
+			NotifyNoData bool `json:"notify_no_data"`
+		} `json:"options"`
+	}
+	if err := json.Unmarshal(monitors, &ms); err != nil {
+		t.Fatal(err)
+	}
+	noData := 0
+	for _, m := range ms {
+		var groups []string
+		for _, by := range byClauseRE.FindAllStringSubmatch(m.Query, -1) {
+			for _, k := range strings.Split(by[1], ",") {
+				groups = append(groups, strings.TrimSpace(k))
+			}
+		}
+		switch {
+		case strings.Contains(m.Query, ":databricks.serving.workspace."):
+			if !slices.Equal(groups, []string{"databricks.workspace.host"}) {
+				t.Errorf("monitor %q groups by %v, want the workspace", m.Name, groups)
+			}
+		case strings.Contains(m.Query, ":databricks.serving."):
+			if !slices.Contains(groups, "databricks.workspace.host") || !slices.Contains(groups, "databricks.serving.endpoint.name") {
+				t.Errorf("monitor %q groups by %v, want the workspace and the endpoint", m.Name, groups)
+			}
+		default:
+			if !slices.Contains(groups, "service.instance.id") {
+				t.Errorf("monitor %q groups by %v, want the collector (service.instance.id)", m.Name, groups)
+			}
+		}
+		if m.Options.NotifyNoData {
+			noData++
+			if !strings.Contains(m.Query, ":databricks.serving.workspace.up{*}") {
+				t.Errorf("monitor %q alerts on no data; only the workspace's silence should", m.Name)
+			}
+		}
+		if strings.Contains(m.Query, ":databricks.serving.scrape.up{") && !strings.Contains(m.Query, "error.type:") {
+			t.Errorf("monitor %q reads every scrape.up, 404 endpoints included", m.Name)
+		}
+	}
+	if noData != 1 {
+		t.Errorf("%d monitors alert on no data, want the one for a silent collector", noData)
 	}
 }
 

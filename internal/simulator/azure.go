@@ -17,6 +17,9 @@ const azureDatabricksScope = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default"
 // principal. Clients reach it here by pointing their Azure login endpoint at
 // the simulator.
 func (s *Server) handleAzureToken(w http.ResponseWriter, r *http.Request) {
+	if s.serveTokenFault(w, r) {
+		return
+	}
 	form, formErr := readTokenForm(w, r)
 	if formErr != nil {
 		s.writeTokenError(w, http.StatusBadRequest, *formErr, false)

@@ -29,6 +29,7 @@
 //	DELETE /simulator/endpoints/{name}        delete an endpoint
 //	POST   /simulator/endpoints/{name}/events apply a lifecycle event {"event":..., "entity":..., "traffic_percentage":..., "gap":"5s"}
 //	PUT    /simulator/tokens                  replace the static tokens {"tokens":[...]}
+//	PUT    /simulator/faults/{call}           fail the list, get or token call {"fault": {...}}; {"fault": null} clears
 //
 // Lifecycle events change an endpoint the way real workspaces do:
 // add_entity, remove_entity, bump_version and resize change the served
@@ -46,5 +47,11 @@
 // Fault-matrix tests run the simulator in-process and make an endpoint's
 // /metrics misbehave with Server.SetFault or PATCH {"fault": {...}}
 // ({"fault": null} restores it); see Fault for the modes, and
-// Server.Timeline for checking how requests were spaced.
+// Server.Timeline for checking how requests were spaced. Workspace-level
+// faults fail a whole call instead, with the modes status and
+// slow_headers: Server.SetAPIFault the list call or the get call of every
+// endpoint (after the token check, like /metrics faults), and
+// Server.SetTokenFault both token endpoints, which then answer an OAuth
+// temporarily_unavailable error; PUT /simulator/faults/{call} with call
+// list, get or token is their HTTP form.
 package simulator

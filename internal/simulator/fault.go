@@ -78,6 +78,9 @@ const (
 // the list and get APIs answer normally. Fields a mode does not use must be
 // left zero.
 //
+// The same description, in mode status or slow_headers only, fails a whole
+// call with Server.SetAPIFault (list, get) or Server.SetTokenFault.
+//
 // Faults that replace the answer (status, html_login, redirect, gzip_bomb)
 // apply to every endpoint; the others alter the normal body, so an endpoint
 // that has none (pay-per-token, or metrics_status 404) answers its 404.

@@ -29,17 +29,7 @@ func (s *Server) serveReplacingFault(w http.ResponseWriter, f *activeFault, name
 	s.counters.faulted.Add(1)
 	switch f.Mode {
 	case FaultStatus:
-		if f.RetryAfter != "" {
-			w.Header().Set("Retry-After", f.RetryAfter)
-		}
-		switch f.Status {
-		case http.StatusUnauthorized:
-			s.counters.unauthorized.Add(1)
-			w.Header().Set("WWW-Authenticate", "Bearer")
-		case http.StatusNotFound:
-			s.counters.notFound.Add(1)
-		}
-		writeJSON(w, f.Status, faultError(f.Status, name))
+		s.writeStatusFault(w, f, faultError(f.Status, name))
 	case FaultHTMLLogin:
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Content-Length", strconv.Itoa(len(htmlLoginPage)))
@@ -57,6 +47,23 @@ func (s *Server) serveReplacingFault(w http.ResponseWriter, f *activeFault, name
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
 	}
+}
+
+// writeStatusFault answers a status fault with the Databricks error body e.
+// Its 401s and 404s are counted like the real ones, so that stats tell a
+// test what the client saw whatever produced it.
+func (s *Server) writeStatusFault(w http.ResponseWriter, f *activeFault, e apiError) {
+	if f.RetryAfter != "" {
+		w.Header().Set("Retry-After", f.RetryAfter)
+	}
+	switch f.Status {
+	case http.StatusUnauthorized:
+		s.counters.unauthorized.Add(1)
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	case http.StatusNotFound:
+		s.counters.notFound.Add(1)
+	}
+	writeJSON(w, f.Status, e)
 }
 
 // serveBodyFault answers a fault that alters the window's normal body;

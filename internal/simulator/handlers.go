@@ -32,6 +32,7 @@ func (s *Server) routes() http.Handler {
 	other.HandleFunc("DELETE /simulator/endpoints/{name}", s.handleDeleteEndpoint)
 	other.HandleFunc("POST /simulator/endpoints/{name}/events", s.handleEndpointEvent)
 	other.HandleFunc("PUT /simulator/tokens", s.handleSetTokens)
+	other.HandleFunc("PUT /simulator/faults/{call}", s.handleSetWorkspaceFault)
 	other.HandleFunc("POST /oidc/v1/token", s.handleOAuthToken)
 	other.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleAzureToken)
 
@@ -51,14 +52,21 @@ func (s *Server) trackInFlight(next http.Handler) http.Handler {
 	})
 }
 
-func (s *Server) handleList(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	s.counters.list.Add(1)
+	if s.serveAPIFault(w, r, faultCallList, "") {
+		return
+	}
 	writeJSONBytes(w, http.StatusOK, s.catalog.snapshot().listBodyAt(s.now()))
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	s.counters.get.Add(1)
 	name := r.PathValue("name")
+	// Before the lookup: a failing get call fails for every name.
+	if s.serveAPIFault(w, r, faultCallGet, name) {
+		return
+	}
 	entry, ok := s.catalog.presentEntry(name, s.now())
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))

@@ -12,6 +12,9 @@ import (
 // endpoint, POST /oidc/v1/token: a client-credentials grant for a service
 // principal. Any non-empty scope is granted (all-apis, model-serving, ...).
 func (s *Server) handleOAuthToken(w http.ResponseWriter, r *http.Request) {
+	if s.serveTokenFault(w, r) {
+		return
+	}
 	form, formErr := readTokenForm(w, r)
 	if formErr != nil {
 		s.writeTokenError(w, http.StatusBadRequest, *formErr, false)

@@ -36,6 +36,9 @@ type Server struct {
 	scheduleErrors func(ScheduledEvent, error)
 	handler        http.Handler
 
+	// workspaceFaults are the faults of the list, get and token calls.
+	workspaceFaults workspaceFaults
+
 	// closing aborts pending response delays so Close returns promptly.
 	closing   chan struct{}
 	closeOnce sync.Once

@@ -17,9 +17,11 @@ type Stats struct {
 }
 
 // RequestStats counts /api/ requests. List, Get and Metrics count every
-// authenticated request of that kind whatever its outcome; Unauthorized counts
+// authenticated request of that kind whatever its outcome, the answers of
+// workspace-level faults (Server.SetAPIFault) included; Unauthorized counts
 // 401s and NotFound every 404, those of status faults included; Faulted
-// counts the /metrics answers a fault changed.
+// counts only the /metrics answers an endpoint's fault changed, so that it
+// keeps its meaning when a test also fails the list or get call.
 type RequestStats struct {
 	List         int64 `json:"list"`
 	Get          int64 `json:"get"`
@@ -30,11 +32,21 @@ type RequestStats struct {
 }
 
 // TokenRequestStats counts the token endpoints' answers: OAuth and Azure
-// count issued tokens, Rejected every refusal of either.
+// count issued tokens, Rejected every refusal of either, token fault
+// answers included, so that their sum (Total) counts every token request.
+// Faulted counts the requests a token fault changed: a status answer is
+// also a Rejected one, a slow_headers answer also counts as what it finally
+// was.
 type TokenRequestStats struct {
 	OAuth    int64 `json:"oauth"`
 	Azure    int64 `json:"azure"`
 	Rejected int64 `json:"rejected"`
+	Faulted  int64 `json:"faulted"`
+}
+
+// Total is the number of token requests answered, by either endpoint.
+func (t TokenRequestStats) Total() int64 {
+	return t.OAuth + t.Azure + t.Rejected
 }
 
 type requestCounters struct {
@@ -42,6 +54,7 @@ type requestCounters struct {
 	faulted                                    atomic.Int64
 	inFlight, maxInFlight                      atomic.Int64
 	oauthTokens, azureTokens, rejectedTokens   atomic.Int64
+	faultedTokens                              atomic.Int64
 	expiredTokens                              atomic.Int64
 }
 
@@ -73,6 +86,7 @@ func (c *requestCounters) snapshot() Stats {
 			OAuth:    c.oauthTokens.Load(),
 			Azure:    c.azureTokens.Load(),
 			Rejected: c.rejectedTokens.Load(),
+			Faulted:  c.faultedTokens.Load(),
 		},
 		ExpiredTokenRejections: c.expiredTokens.Load(),
 	}

@@ -35,7 +35,7 @@ func TestStatsCountRequests(t *testing.T) {
 
 	assert.JSONEq(t,
 		`{"requests":{"list":1,"get":2,"metrics":2,"unauthorized":2,"not_found":2,"faulted":0},"max_in_flight":1,`+
-			`"token_requests":{"oauth":0,"azure":0,"rejected":0},"expired_token_rejections":0}`,
+			`"token_requests":{"oauth":0,"azure":0,"rejected":0,"faulted":0},"expired_token_rejections":0}`,
 		string(body))
 }
 

@@ -25,6 +25,9 @@ const (
 	oauthErrorInvalidClient        = "invalid_client"
 	oauthErrorUnsupportedGrantType = "unsupported_grant_type"
 	oauthErrorInvalidScope         = "invalid_scope"
+	// oauthErrorTemporarilyUnavailable is RFC 6749's code for a token
+	// service that cannot answer now but may later; token faults use it.
+	oauthErrorTemporarilyUnavailable = "temporarily_unavailable"
 )
 
 type tokenResponse struct {

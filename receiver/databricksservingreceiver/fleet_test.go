@@ -17,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
@@ -381,6 +382,8 @@ type tokenServer struct {
 	requests int
 	forms    []url.Values
 	lifetime time.Duration
+	// status, when set, is the answer of every token request: the token service is down or throttling.
+	status int
 }
 
 func (ts *tokenServer) handler(t *testing.T, ws *fakeWorkspace, basicAuth bool) http.Handler {
@@ -395,6 +398,12 @@ func (ts *tokenServer) handler(t *testing.T, ws *fakeWorkspace, basicAuth bool) 
 			defer ts.mu.Unlock()
 			ts.requests++
 			ts.forms = append(ts.forms, r.PostForm)
+			if ts.status != 0 {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(ts.status)
+				_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"The token service is unavailable."}`))
+				return
+			}
 			if !ok || id != "sp-client" || secret != "sp-secret" || r.PostForm.Get("grant_type") != "client_credentials" {
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(http.StatusUnauthorized)
@@ -480,6 +489,50 @@ func TestOAuthFailureIsAnAuthErrorThatKeepsTheSecret(t *testing.T) {
 	assert.Contains(t, err.Error(), "invalid_client")
 	assert.NotContains(t, err.Error(), "wrong-secret-value")
 	assert.NotContains(t, err.Error(), base64.StdEncoding.EncodeToString([]byte("sp-client:wrong-secret-value")))
+}
+
+// A token service that is down or throttling is not a credentials problem: new credentials would not help, so
+// it must not raise the alert that asks for them.
+func TestTokenServiceFailuresAreClassifiedApartFromRefusedCredentials(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		secret    string
+		status    int
+		wantClass string
+	}{
+		{"client refused", "wrong-secret-value", 0, errorTypeAuth},
+		{"token service down", "sp-secret", http.StatusServiceUnavailable, errorTypeServerError},
+		{"token service throttling", "sp-secret", http.StatusTooManyRequests, errorTypeRateLimited},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := newFakeWorkspace(t)
+			tokens := &tokenServer{issued: map[string]time.Time{}, lifetime: time.Hour, status: tc.status}
+			srv := httptest.NewServer(tokens.handler(t, ws, true))
+			defer srv.Close()
+			s := newTestScraper(t, srv.URL, func(c *Config) {
+				c.Token = ""
+				c.OAuth = &OAuthConfig{ClientID: "sp-client", ClientSecret: configopaque.String(tc.secret)}
+			})
+			md, err := scrapeOnce(t, s)
+			require.Error(t, err)
+			up, errorType, _, _ := workspaceHealth(t, md)
+			assert.Equal(t, 0.0, up)
+			assert.Equal(t, tc.wantClass, errorType, err.Error())
+		})
+	}
+
+	// Unreachable: nothing listens where the token endpoint should be.
+	closed := httptest.NewServer(http.NotFoundHandler())
+	closedURL := closed.URL
+	closed.Close()
+	s := newTestScraper(t, closedURL, func(c *Config) {
+		c.Token = ""
+		c.OAuth = &OAuthConfig{ClientID: "sp-client", ClientSecret: "sp-secret"}
+	})
+	md, err := scrapeOnce(t, s)
+	require.Error(t, err)
+	_, errorType, _, _ := workspaceHealth(t, md)
+	assert.Equal(t, errorTypeNetwork, errorType, err.Error())
 }
 
 // sampleLines counts the sample lines of an exposition body: what Prometheus reports as scrape_samples_scraped.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"golang.org/x/oauth2"
 
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
@@ -59,7 +60,9 @@ func classifyError(err error) string {
 		return errorTypeInternal
 	case errors.As(err, &limitErr), errors.As(err, &bodyLimitErr):
 		return errorTypeLimit
-	case errors.As(err, &authErr), errors.Is(err, workspace.ErrHTMLPage):
+	case errors.As(err, &authErr):
+		return classifyTokenFailure(authErr)
+	case errors.Is(err, workspace.ErrHTMLPage):
 		return errorTypeAuth
 	case errors.As(err, &apiErr):
 		switch {
@@ -79,6 +82,28 @@ func classifyError(err error) string {
 	default:
 		return errorTypeNetwork
 	}
+}
+
+// classifyTokenFailure tells credentials that were refused (auth: the alert that asks for new ones) from a token
+// service that is down, throttling or unreachable, which new credentials would not fix.
+func classifyTokenFailure(err *workspace.AuthError) string {
+	var retrieve *oauth2.RetrieveError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &retrieve) && retrieve.Response != nil:
+		switch status := retrieve.Response.StatusCode; {
+		case status == http.StatusTooManyRequests:
+			return errorTypeRateLimited
+		case status >= 500:
+			return errorTypeServerError
+		}
+		return errorTypeAuth
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return errorTypeTimeout
+	case errors.As(err, &netErr):
+		return errorTypeNetwork
+	}
+	return errorTypeAuth
 }
 
 // recordScrapeHealth writes the endpoint's scrape.up, scrape.duration, scrape.samples and windows.missed points.

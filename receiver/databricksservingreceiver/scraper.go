@@ -93,7 +93,7 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	// The workspace's identity: its host name, with the port when the URL names one (two workspaces never differ
 	// only by port, but two local simulators or proxies do).
 	s.host = base.Host
-	s.workspace = newWorkspaceState(s.cfg.ResourceAttributes, s.host)
+	s.workspace = newWorkspaceState(s.cfg.ResourceAttributes, s.host, s.cfg.Shard)
 	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.cfg.CollectionInterval, s.logger)
 	if s.cfg.Storage != nil {
 		return s.openState(ctx, host, *s.cfg.Storage)

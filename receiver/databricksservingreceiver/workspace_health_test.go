@@ -89,6 +89,8 @@ func TestCredentialsRefusedFromTheStartAreSeenFromTheFirstCycle(t *testing.T) {
 		require.NotEmpty(t, points)
 		assert.NotEmpty(t, points[0].resource["databricks.workspace.host"], "the workspace's own resource")
 		assert.Nil(t, points[0].resource["databricks.serving.endpoint.name"])
+		assert.Empty(t, findAllNumberPoints(md, "databricks.serving.workspace.endpoints"),
+			"no count before the first list: unknown is not zero, and 0 would raise the nothing-selected alert too")
 		clock.advance(30 * time.Second)
 	}
 	assert.Equal(t, 1, reported, "reported once while it lasts")
@@ -213,4 +215,33 @@ func TestThrottledDescriptionsAreNotAskedBeforeRetryAfter(t *testing.T) {
 		gets += ws.requestsFor("get " + name)
 	}
 	assert.Equal(t, 4+1, gets, "after the first 429, no description is asked for two minutes")
+}
+
+// Every shard lists the workspace and writes its health: the series must differ by shard, or a backend receives
+// two collectors' points for one series and rejects them.
+func TestShardsWriteWorkspaceHealthOfTheirOwn(t *testing.T) {
+	ws := newFakeWorkspace(t)
+	for _, name := range []string{"fraud", "churn", "ranking", "search"} {
+		ws.addEndpoint(name, "", serve(textFormat, readBody(t, "cpu_endpoint.txt")), "readmission_model-8")
+	}
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	shardOf := func(count, index int) (any, float64) {
+		s := newTestScraper(t, srv.URL, func(c *Config) {
+			c.Shard.Count, c.Shard.Index = count, index
+		})
+		md, err := scrapeOnce(t, s)
+		require.NoError(t, err)
+		points := findAllNumberPoints(md, "databricks.serving.workspace.up")
+		require.Len(t, points, 1)
+		_, _, _, selected := workspaceHealth(t, md)
+		return points[0].resource["databricks.serving.shard"], selected
+	}
+	shard0, selected0 := shardOf(2, 0)
+	shard1, selected1 := shardOf(2, 1)
+	assert.Equal(t, "0", shard0)
+	assert.Equal(t, "1", shard1)
+	assert.Equal(t, 4.0, selected0+selected1, "the shards split the endpoints")
+	alone, _ := shardOf(1, 0)
+	assert.Nil(t, alone, "no shard attribute without sharding")
 }

@@ -834,6 +834,7 @@ type ResourceAttributesConfig struct {
 	DatabricksServingServedEntityScaleToZeroEnabled ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.scale_to_zero_enabled"`
 	DatabricksServingServedEntityWorkloadSize       ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.workload_size"`
 	DatabricksServingServedEntityWorkloadType       ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.workload_type"`
+	DatabricksServingShard                          ResourceAttributeConfig `mapstructure:"databricks.serving.shard"`
 	DatabricksWorkspaceHost                         ResourceAttributeConfig `mapstructure:"databricks.workspace.host"`
 }
 
@@ -870,6 +871,9 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 			Enabled: true,
 		},
 		DatabricksServingServedEntityWorkloadType: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksServingShard: ResourceAttributeConfig{
 			Enabled: true,
 		},
 		DatabricksWorkspaceHost: ResourceAttributeConfig{

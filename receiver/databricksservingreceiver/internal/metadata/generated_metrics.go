@@ -1671,6 +1671,12 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	if mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadType.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["databricks.serving.served_entity.workload_type"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingServedEntityWorkloadType.MetricsExclude)
 	}
+	if mbc.ResourceAttributes.DatabricksServingShard.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.serving.shard"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingShard.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksServingShard.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.serving.shard"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingShard.MetricsExclude)
+	}
 	if mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["databricks.workspace.host"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsInclude)
 	}

@@ -188,6 +188,7 @@ func TestMetricsBuilder(t *testing.T) {
 			rb.SetDatabricksServingServedEntityScaleToZeroEnabled(true)
 			rb.SetDatabricksServingServedEntityWorkloadSize("databricks.serving.served_entity.workload_size-val")
 			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
+			rb.SetDatabricksServingShard("databricks.serving.shard-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))

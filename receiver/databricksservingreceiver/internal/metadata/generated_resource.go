@@ -98,6 +98,13 @@ func (rb *ResourceBuilder) SetDatabricksServingServedEntityWorkloadType(val stri
 	}
 }
 
+// SetDatabricksServingShard sets provided value as "databricks.serving.shard" attribute.
+func (rb *ResourceBuilder) SetDatabricksServingShard(val string) {
+	if rb.config.DatabricksServingShard.Enabled {
+		rb.res.Attributes().PutStr("databricks.serving.shard", val)
+	}
+}
+
 // SetDatabricksWorkspaceHost sets provided value as "databricks.workspace.host" attribute.
 func (rb *ResourceBuilder) SetDatabricksWorkspaceHost(val string) {
 	if rb.config.DatabricksWorkspaceHost.Enabled {

@@ -24,6 +24,7 @@ func TestResourceBuilder(t *testing.T) {
 			rb.SetDatabricksServingServedEntityScaleToZeroEnabled(true)
 			rb.SetDatabricksServingServedEntityWorkloadSize("databricks.serving.served_entity.workload_size-val")
 			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
+			rb.SetDatabricksServingShard("databricks.serving.shard-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
 
 			res := rb.Emit()
@@ -31,9 +32,9 @@ func TestResourceBuilder(t *testing.T) {
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 11, res.Attributes().Len())
-			case "all_set":
 				assert.Equal(t, 12, res.Attributes().Len())
+			case "all_set":
+				assert.Equal(t, 13, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
@@ -94,6 +95,11 @@ func TestResourceBuilder(t *testing.T) {
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "databricks.serving.served_entity.workload_type-val", databricksServingServedEntityWorkloadTypeAttrVal.Str())
+			}
+			databricksServingShardAttrVal, ok := res.Attributes().Get("databricks.serving.shard")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.serving.shard-val", databricksServingShardAttrVal.Str())
 			}
 			databricksWorkspaceHostAttrVal, ok := res.Attributes().Get("databricks.workspace.host")
 			assert.True(t, ok)

@@ -20,6 +20,10 @@
 #   podman run ... -e DD_API_KEY=<key> otelcol-databricks:0.1.0 \
 #     --config /etc/otelcol-databricks/config.yaml --config /etc/otelcol-databricks/datadog.yaml
 #
+# OTLP (-e OTLP_ENDPOINT=..., optionally OTLP_HEADERS) or a /metrics endpoint to scrape
+# (-e PROMETHEUS_EXPORTER_ENDPOINT=0.0.0.0:9464 -p 9464:9464) likewise: add --config /etc/otelcol-databricks/otlp.yaml
+# or --config /etc/otelcol-databricks/prometheus-scrape.yaml (docs/configuration.md).
+#
 # Your own configuration: mount it and pass it with --config (files given later override earlier ones).
 FROM scratch
 
@@ -40,6 +44,8 @@ COPY --chmod=644 bin/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --chmod=755 bin/otelcol-databricks /otelcol-databricks
 COPY --chmod=644 cmd/otelcol-databricks/config.yaml /etc/otelcol-databricks/config.yaml
 COPY --chmod=644 cmd/otelcol-databricks/datadog.yaml /etc/otelcol-databricks/datadog.yaml
+COPY --chmod=644 cmd/otelcol-databricks/otlp.yaml /etc/otelcol-databricks/otlp.yaml
+COPY --chmod=644 cmd/otelcol-databricks/prometheus-scrape.yaml /etc/otelcol-databricks/prometheus-scrape.yaml
 # The receiver's saved state (STATE_DIR of the shipped config), the one directory the collector's user writes.
 # Mount a volume here to keep it when the container is replaced (docs/reliability.md).
 COPY --chown=${USER_UID}:${USER_GID} --chmod=700 bin/state/ /var/lib/otelcol-databricks/

@@ -7,6 +7,10 @@ TOOLS := .tools
 OCB := $(TOOLS)/ocb
 MDATAGEN := $(TOOLS)/mdatagen
 BENCHSTAT := $(TOOLS)/benchstat
+GOLANGCI_LINT := $(TOOLS)/golangci-lint
+GREMLINS := $(TOOLS)/gremlins
+PROMETHEUS3 := $(TOOLS)/prometheus3
+PROMTOOL3 := $(TOOLS)/promtool3
 BIN := bin
 DIST := $(BIN)/otelcol-databricks
 SIMULATOR := $(BIN)/workspace-simulator
@@ -16,13 +20,19 @@ FUZZTIME ?= 25s
 # The end-to-end suite runs this many times in a row; each run must reach the same verdict.
 E2E_RUNS ?= 2
 IMAGE ?= otelcol-databricks
+# Every Go module of the repository (each go.mod, tracked or new and not ignored), so that `make lint` and
+# `make test-unit` take in a new module by themselves; the modules under internal/tools only pin tools.
+GO_MODULES = $(shell git ls-files --cached --others --exclude-standard '*go.mod' | xargs -n1 dirname | grep -v -E '^internal/tools(/|$$)|(^|/)testdata(/|$$)' | sort -u)
+# The build tags of the suites that `make test-unit` does not run, so that lint sees their files too.
+LINT_BUILD_TAGS := e2e,ocbimport
 IMAGE_VERSION ?= $(shell awk '/^dist:/ {d = 1; next} /^[^ #]/ {d = 0} d && $$1 == "version:" {print $$2; exit}' builder-config.yaml)
 
-.PHONY: all tools generate build image run test test-unit test-e2e test-deploy fuzz lint check-generated deps clean bench bench-micro bench-smoke comparison
+.PHONY: all tools generate build image run test test-unit test-ocb-import test-e2e test-deploy fuzz lint check-generated deps clean bench bench-micro bench-smoke comparison
 
 all: build
 
-## tools: build ocb and mdatagen at the pinned versions from the internal/tools module.
+## tools: build ocb, mdatagen and benchstat at the pinned versions from the internal/tools module (golangci-lint,
+## pinned there too, is built by `make lint`).
 tools: $(OCB) $(MDATAGEN) $(BENCHSTAT)
 $(OCB): internal/tools/go.mod internal/tools/go.sum
 	$(GO) -C internal/tools build -o ../../$(OCB) go.opentelemetry.io/collector/cmd/builder
@@ -30,25 +40,67 @@ $(MDATAGEN): internal/tools/go.mod internal/tools/go.sum
 	$(GO) -C internal/tools build -o ../../$(MDATAGEN) go.opentelemetry.io/collector/cmd/mdatagen
 $(BENCHSTAT): internal/tools/go.mod internal/tools/go.sum
 	$(GO) -C internal/tools build -o ../../$(BENCHSTAT) golang.org/x/perf/cmd/benchstat
+$(GOLANGCI_LINT): internal/tools/go.mod internal/tools/go.sum
+	$(GO) -C internal/tools build -o ../../$(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+# gremlins (mutation testing) is pinned in a module of its own: its dependencies would move versions that the
+# tools above share.
+$(GREMLINS): internal/tools/mutation/go.mod internal/tools/mutation/go.sum
+	$(GO) -C internal/tools/mutation build -o ../../../$(GREMLINS) github.com/go-gremlins/gremlins/cmd/gremlins
+# Prometheus 3, the second Prometheus of the end-to-end suite and of `make run PROMETHEUS=3` (Debian's 2.42 from
+# `make deps` is the first), pinned in a module of its own: its dependencies would move the other tools' versions.
+# Built headless (no web UI assets, which its Go module does not ship; the API, TSDB, remote-write and OTLP
+# receivers are all there). The version is stamped in from go.mod's v0.3XY.Z, which is Prometheus 3.XY.Z.
+PROMETHEUS3_VERSION = $(shell awk '$$1 == "github.com/prometheus/prometheus" {split(substr($$2, 2), v, "."); print int(v[2] / 100) "." v[2] % 100 "." v[3]}' internal/tools/prometheus/go.mod)
+$(PROMETHEUS3): internal/tools/prometheus/go.mod internal/tools/prometheus/go.sum
+	CGO_ENABLED=0 $(GO) -C internal/tools/prometheus build -trimpath -ldflags='-X github.com/prometheus/common/version.Version=$(PROMETHEUS3_VERSION)' -o ../../../$(PROMETHEUS3) github.com/prometheus/prometheus/cmd/prometheus
+# Its promtool checks the documentation's Prometheus examples with 3.x too (e2e/examples_test.go).
+$(PROMTOOL3): internal/tools/prometheus/go.mod internal/tools/prometheus/go.sum
+	CGO_ENABLED=0 $(GO) -C internal/tools/prometheus build -trimpath -ldflags='-X github.com/prometheus/common/version.Version=$(PROMETHEUS3_VERSION)' -o ../../../$(PROMTOOL3) github.com/prometheus/prometheus/cmd/promtool
 
-## generate: regenerate the receiver's mdatagen code and the distribution's ocb sources.
-# mdatagen writes next to the file it is given and names the package after that folder, hence the symlink
-# receiver/databricksservingreceiver/metadata.yaml -> ../../metadata.yaml.
+## generate: regenerate the receiver's mdatagen code (internal/metadata, documentation.md, generated tests, the
+## status table of its README.md) and the distribution's ocb sources.
+RECEIVER := receiver/databricksservingreceiver
 generate: tools
-	$(MDATAGEN) receiver/databricksservingreceiver/metadata.yaml
+	cd $(RECEIVER) && ../../$(MDATAGEN) metadata.yaml
 	$(OCB) --config builder-config.yaml --skip-compilation
 	gofmt -w cmd/otelcol-databricks/*.go
 	scripts/sync-configmap.sh
 
 ## check-generated: fail when the committed generated files differ from what `make generate` writes.
+# GENERATED is exactly what `make generate` writes, as git pathspecs (quoted where they are globs, so that git
+# matches them and not the shell): mdatagen's code, documentation and README status table of the receiver, ocb's
+# sources of the distribution, and the ConfigMap scripts/sync-configmap.sh copies the shipped configuration into.
+# Only these paths are compared: an uncommitted edit anywhere else never fails the check.
+GENERATED := \
+	receiver/databricksservingreceiver/internal/metadata/ \
+	receiver/databricksservingreceiver/documentation.md \
+	'receiver/databricksservingreceiver/generated_*.go' \
+	receiver/databricksservingreceiver/README.md \
+	cmd/otelcol-databricks/main.go \
+	cmd/otelcol-databricks/main_others.go \
+	cmd/otelcol-databricks/main_windows.go \
+	cmd/otelcol-databricks/components.go \
+	cmd/otelcol-databricks/go.mod \
+	cmd/otelcol-databricks/go.sum \
+	deploy/kubernetes/configmap.yaml
 check-generated: generate
-	@if ! git diff --exit-code --stat -- . || [ -n "$$(git status --porcelain --untracked-files=all -- receiver cmd/otelcol-databricks deploy/kubernetes)" ]; then \
+	@if ! git diff --exit-code --stat -- $(GENERATED) || [ -n "$$(git status --porcelain --untracked-files=all -- $(GENERATED))" ]; then \
 		echo "generated files are out of date: run 'make generate' and commit the result" >&2; exit 1; fi
 
 ## build: compile the distribution (bin/otelcol-databricks) and the workspace simulator.
-build:
+# The distribution's go.mod is generated by ocb and carries no toolchain line, so the Go that builds it is checked
+# here: MIN_GO is the oldest Go 1.26 with the fixes of the HTTP/2 client loop and the TLS 1.3 denial of service
+# (docs/development.md). GOTOOLCHAIN=go1.26.8 fetches a newer one through the module proxy.
+MIN_GO := 1.26.6
+build: go-version
 	cd cmd/otelcol-databricks && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../../$(DIST) .
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SIMULATOR) ./cmd/workspace-simulator
+
+.PHONY: go-version
+go-version:
+	@v=$$($(GO) env GOVERSION | sed 's/^go//'); \
+	if ! printf '%s\n%s\n' "$(MIN_GO)" "$$v" | sort -V -C; then \
+		echo "Go $$v is older than $(MIN_GO), which the distribution needs; run with GOTOOLCHAIN=go1.26.8 (or newer)" >&2; exit 1; fi
 
 ## image: the container image of bin/otelcol-databricks (FROM scratch, uid 10001), built with podman and tagged
 ## $(IMAGE):$(IMAGE_VERSION) and $(IMAGE):latest (see Dockerfile).
@@ -59,35 +111,45 @@ image: build
 deps:
 	scripts/install-deps.sh
 
-## lint: gofmt and go vet over every Go package, the generated distribution included.
-lint:
+## lint: gofmt, go vet and golangci-lint (.golangci.yml) over every Go module, the e2e suites included (go vet
+## only for the generated distribution). golangci-lint skips the files mdatagen generates (their "Code generated
+## ... DO NOT EDIT." header) and lints the hand-written ones beside them.
+lint: $(GOLANGCI_LINT)
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "not gofmt-clean: $$unformatted" >&2; exit 1; fi
-	$(GO) vet ./...
-	$(GO) vet -tags e2e ./e2e/...
-	cd cmd/otelcol-databricks && $(GO) vet ./...
-	$(GO) -C deploy/kubernetes vet ./...
+	for m in $(GO_MODULES); do echo "go vet: $$m"; $(GO) -C $$m vet -tags $(LINT_BUILD_TAGS) ./...; done
+	# The distribution's module is ocb's output but for featuregates.go, which vet covers: golangci-lint would
+	# analyse its whole dependency graph (minutes) for that one file.
+	for m in $(filter-out cmd/otelcol-databricks,$(GO_MODULES)); do echo "golangci-lint: $$m"; \
+		(cd $$m && $(CURDIR)/$(GOLANGCI_LINT) run --build-tags $(LINT_BUILD_TAGS) ./...); \
+	done
 
 ## run: the main job. Starts the workspace simulator (unless DATABRICKS_HOST and DATABRICKS_TOKEN are set), a
-## local Prometheus and the collector; with DD_API_KEY set, Datadog joins the pipeline.
-run: build deps
+## local Prometheus (Debian's 2.42; PROMETHEUS=3 for Prometheus 3) and the collector; with DD_API_KEY set, Datadog
+## joins the pipeline.
+# Prometheus 3 is built only when PROMETHEUS=3 asks for it.
+run: build deps $(if $(filter 3,$(PROMETHEUS)),$(PROMETHEUS3))
 	scripts/run.sh
 
 ## test: everything: generated code in sync, lint, unit tests, micro-benchmarks once, deployment assets,
 ## end-to-end suite.
-test: check-generated lint test-unit bench-smoke fuzz test-deploy test-e2e
+test: check-generated lint test-unit bench-smoke fuzz test-deploy test-ocb-import test-e2e
 
+## test-unit: the quick loop: the unit tests of every Go module with the race detector, in a few minutes; needs
+## only Go (no root, apt, podman or network namespace). The distribution's module has no tests of its own.
 test-unit:
-	$(GO) test -race -count=1 ./...
+	for m in $(filter-out cmd/otelcol-databricks,$(GO_MODULES)); do echo "go test: $$m"; \
+		$(GO) -C $$m test -race -count=1 ./...; \
+	done
 
 ## fuzz: the fuzz targets, each for FUZZTIME: parsing and conversion of arbitrary bodies, the lifecycle property
 ## (random workspace changes, failures and restarts against a model with its own truth), the fast parser against
 ## expfmt, and the accumulator.
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParseAndConvert$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/
-	$(GO) test -run '^$$' -fuzz '^FuzzLifecycle$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/
-	$(GO) test -run '^$$' -fuzz '^FuzzFastParserMatchesExpfmt$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/internal/exposition/
-	$(GO) test -run '^$$' -fuzz '^FuzzAccumulator$$' -fuzztime $(FUZZTIME) ./receiver/databricksservingreceiver/internal/accumulator/
+	$(GO) -C $(RECEIVER) test -run '^$$' -fuzz '^FuzzParseAndConvert$$' -fuzztime $(FUZZTIME) .
+	$(GO) -C $(RECEIVER) test -run '^$$' -fuzz '^FuzzLifecycle$$' -fuzztime $(FUZZTIME) .
+	$(GO) -C $(RECEIVER) test -run '^$$' -fuzz '^FuzzFastParserMatchesExpfmt$$' -fuzztime $(FUZZTIME) ./internal/exposition/
+	$(GO) -C $(RECEIVER) test -run '^$$' -fuzz '^FuzzAccumulator$$' -fuzztime $(FUZZTIME) ./internal/accumulator/
 
 ## test-deploy: Prometheus rules (promtool check and unit tests), the Grafana dashboard's queries, and the
 ## Kubernetes manifests strictly decoded into the Kubernetes API types (their own Go module).
@@ -95,11 +157,17 @@ test-deploy: deps
 	scripts/check-monitoring-assets.sh
 	$(GO) -C deploy/kubernetes test -count=1 ./...
 
+## test-ocb-import: the README's ocb manifest, taken verbatim, built with the pinned ocb against this checkout and
+## run against the workspace simulator (e2e/ocbimport). Outside the loopback namespace: ocb downloads the modules
+## the manifest names; the collector it builds has no datadog exporter and talks to 127.0.0.1 only.
+test-ocb-import: $(OCB)
+	$(GO) test -count=1 -tags ocbimport -timeout 30m ./e2e/ocbimport -repo-root "$(CURDIR)" -ocb "$(CURDIR)/$(OCB)"
+
 ## test-e2e: the end-to-end suite, wholly inside one loopback-only network namespace (the datadog exporter probes
 ## cloud metadata addresses at start-up; that traffic must never leave the machine).
-test-e2e: build deps image
+test-e2e: build deps image $(PROMETHEUS3) $(PROMTOOL3)
 	$(GO) test -c -tags e2e -o $(E2E_TEST) ./e2e
-	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=50m -test.parallel=8 -repo-root "$(CURDIR)" -image "$(IMAGE):$(IMAGE_VERSION)"
+	scripts/in-loopback-namespace.sh $(E2E_TEST) -test.v -test.count=$(E2E_RUNS) -test.timeout=50m -test.parallel=8 -repo-root "$(CURDIR)" -image "$(IMAGE):$(IMAGE_VERSION)" -prometheus3 "$(CURDIR)/$(PROMETHEUS3)" -promtool3 "$(CURDIR)/$(PROMTOOL3)"
 
 clean:
 	rm -rf $(BIN) $(TOOLS) .run .bench
@@ -107,6 +175,8 @@ clean:
 ## bench-smoke: every micro-benchmark once, so that they keep compiling and working (part of `make test`).
 bench-smoke:
 	$(GO) test -run '^$$' -bench . -benchtime 1x ./...
+	$(GO) -C $(RECEIVER) test -run '^$$' -bench . -benchtime 1x ./...
+	$(GO) -C internal/simulator test -run '^$$' -bench . -benchtime 1x ./...
 
 ## bench-micro: the micro-benchmarks of the hot path, BENCH_COUNT times each, into .bench/micro-new.txt; compared
 ## with benchstat against BENCH_BASE when that file exists (e.g. a copy of an earlier micro-new.txt).
@@ -115,7 +185,7 @@ BENCH_BASE ?= .bench/micro-base.txt
 bench-micro: $(BENCHSTAT)
 	mkdir -p .bench
 	# Benchmark lines only (their names are unique across packages), so files of different runs compare line by line.
-	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./receiver/databricksservingreceiver/... | grep -E '^(Benchmark|goos|goarch|cpu)' | tee .bench/micro-new.txt
+	$(GO) -C $(RECEIVER) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) ./... | grep -E '^(Benchmark|goos|goarch|cpu)' | tee .bench/micro-new.txt
 	if [ -f "$(BENCH_BASE)" ]; then $(BENCHSTAT) "$(BENCH_BASE)" .bench/micro-new.txt; else $(BENCHSTAT) .bench/micro-new.txt; fi
 
 ## comparison: the comparison build of `make bench` (bench/builder-config.yaml: the distribution's components
@@ -141,3 +211,25 @@ bench: build comparison deps
 .PHONY: screenshot
 screenshot: build deps
 	scripts/screenshot.sh
+
+## mutation: mutation testing (gremlins) of the receiver's core packages; prints the efficacy of each (see
+## docs/development.md, "Mutation testing"). Slow: minutes per package. MUTATION_PACKAGES picks packages.
+# gremlins copies the module into $TMPDIR/gremlins-*/wd-*: the receiver's relative replace of
+# ../../internal/simulator must resolve from there, hence a TMPDIR whose internal/simulator is the repository's.
+MUTATION_PACKAGES ?= internal/accumulator internal/exposition internal/workspace internal/discovery .
+MUTATION_TMP := $(CURDIR)/$(TOOLS)/mutation-tmp
+MUTATION_FLAGS ?= --workers 2 --timeout-coefficient 5
+.PHONY: mutation mutation-smoke
+mutation: $(GREMLINS)
+	@mkdir -p $(MUTATION_TMP)/internal $(BIN)/mutation && ln -sfn $(CURDIR)/internal/simulator $(MUTATION_TMP)/internal/simulator
+	@for pkg in $(MUTATION_PACKAGES); do \
+		name=$$(basename $$pkg); [ "$$pkg" = . ] && name=receiver; \
+		echo "== $$pkg"; \
+		(cd $(RECEIVER) && TMPDIR=$(MUTATION_TMP) ../../$(GREMLINS) unleash ./$$pkg $(MUTATION_FLAGS) -S lt -o $(CURDIR)/$(BIN)/mutation/$$name.json) \
+			| grep -E 'LIVED|TIMED OUT|efficacy|coverage|Killed' || true; \
+	done
+
+## mutation-smoke: mutation testing of internal/accumulator alone, failing under 90 % efficacy.
+mutation-smoke: $(GREMLINS)
+	@mkdir -p $(MUTATION_TMP)/internal && ln -sfn $(CURDIR)/internal/simulator $(MUTATION_TMP)/internal/simulator
+	cd $(RECEIVER) && TMPDIR=$(MUTATION_TMP) ../../$(GREMLINS) unleash ./internal/accumulator $(MUTATION_FLAGS) -S lt --threshold-efficacy 90

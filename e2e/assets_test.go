@@ -7,6 +7,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -21,13 +23,20 @@ import (
 
 	"github.com/otelcol-databricks/otelcol-databricks/internal/ddintake"
 	"github.com/otelcol-databricks/otelcol-databricks/internal/monitoringassets"
+	"github.com/otelcol-databricks/otelcol-databricks/internal/simulator"
 )
 
-// dashboardQueries returns every PromQL expression of the Grafana dashboard (panel targets, and the selectors of
-// the template variables' label_values queries), with the variables replaced as Grafana's "All" would.
-func dashboardQueries(t *testing.T) []string {
+// dashboardPath is the shipped Grafana dashboard.
+func dashboardPath() string {
+	return filepath.Join(*repoRoot, "deploy", "grafana", "databricks-serving.json")
+}
+
+// dashboardQueries returns every PromQL expression of the Grafana dashboard at path (panel targets, and the
+// selectors of the template variables' label_values queries), with the variables replaced as Grafana's "All"
+// would.
+func dashboardQueries(t *testing.T, path string) []string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(*repoRoot, "deploy", "grafana", "databricks-serving.json"))
+	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
 	var dashboard any
 	require.NoError(t, json.Unmarshal(raw, &dashboard))
@@ -59,11 +68,40 @@ func dashboardQueries(t *testing.T) []string {
 			exprs = append(exprs, m[1])
 		}
 	}
-	replacer := strings.NewReplacer("$workspace", ".*", "$endpoint", ".*", "$served_entity", ".*", "$__rate_interval", "1m", "${datasource}", "")
 	for i, e := range exprs {
-		exprs[i] = replacer.Replace(e)
+		exprs[i] = substituteVariables(e, "1m")
 	}
 	return exprs
+}
+
+// substituteVariables replaces the dashboard's variables as Grafana's "All" would, and $__rate_interval by
+// rateInterval.
+func substituteVariables(expr, rateInterval string) string {
+	return strings.NewReplacer("$workspace", ".*", "$endpoint", ".*", "$served_entity", ".*", "$__rate_interval", rateInterval, "${datasource}", "").Replace(expr)
+}
+
+// dashboardPanelExpr returns the expression of the first target of the dashboard's panel titled title.
+func dashboardPanelExpr(t *testing.T, title, rateInterval string) string {
+	t.Helper()
+	raw, err := os.ReadFile(dashboardPath())
+	require.NoError(t, err)
+	var dashboard struct {
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+			Panels []json.RawMessage `json:"panels"`
+		} `json:"panels"`
+	}
+	require.NoError(t, json.Unmarshal(raw, &dashboard))
+	for _, p := range dashboard.Panels {
+		if p.Title == title && len(p.Targets) > 0 {
+			return substituteVariables(p.Targets[0].Expr, rateInterval)
+		}
+	}
+	t.Fatalf("the dashboard has no panel %q", title)
+	return ""
 }
 
 func stringOf(v any) string {
@@ -95,20 +133,52 @@ func alertExpressions(t *testing.T) map[string]string {
 	return out
 }
 
-var (
-	// labelContexts are the parts of an expression that hold label names rather than metric names: matchers in
-	// braces and the label lists of by, without, on, ignoring and group_left/right.
-	labelContexts = regexp.MustCompile(`\{[^}]*\}|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
-	metricName    = regexp.MustCompile(`\b((?:databricks_serving|otelcol)_[a-z0-9_]+)\b`)
-)
+// conditionalLabels are labels a metric carries only in situations a healthy single-collector run does not have:
+// workspace_up's error_type when listing fails, its shard when the workspace is sharded; limit_exceeded's endpoint
+// name when a limit drops part of an endpoint's answers (a healthy run has only the workspace's max_endpoints 0).
+var conditionalLabels = map[string][]string{
+	"databricks_serving_workspace_up":   {"error_type", "databricks_serving_shard"},
+	"databricks_serving_limit_exceeded": {"databricks_serving_endpoint_name"},
+}
 
-// selectedMetrics finds the metric names an expression selects.
-func selectedMetrics(expr string) []string {
-	var names []string
-	for _, m := range metricName.FindAllStringSubmatch(labelContexts.ReplaceAllString(expr, " "), -1) {
-		names = append(names, m[1])
+// unknownReferences lists what expr names that the suite's Prometheus does not hold: every metric it selects
+// must have series, and every label of its matchers and groupings must be carried by a series of one of them. A
+// query over a misspelt name is still valid PromQL and, behind `or vector(0)`, even returns data; this is what
+// makes a dashboard or alert over a name the pipeline does not produce fail. Failure-only metrics (and the labels
+// of expressions that read them) are left to the failure suite.
+func unknownReferences(t *testing.T, p *prometheusServer, expr string) []string {
+	t.Helper()
+	metrics, labels, err := monitoringassets.PromQLReferences(expr)
+	require.NoError(t, err, expr)
+	require.NotEmpty(t, metrics, "no metric in %s", expr)
+	known := map[string]bool{"__name__": true}
+	checkLabels := true
+	var problems []string
+	for _, m := range metrics {
+		if slices.Contains(failureOnlyPrometheus, m) {
+			checkLabels = false
+			continue
+		}
+		names, err := p.labelNames(m)
+		require.NoError(t, err, m)
+		if len(names) == 0 {
+			problems = append(problems, fmt.Sprintf("unknown metric %s", m))
+		}
+		for _, n := range names {
+			known[n] = true
+		}
 	}
-	return names
+	for _, m := range metrics {
+		for _, l := range conditionalLabels[m] {
+			known[l] = true
+		}
+	}
+	for _, l := range labels {
+		if checkLabels && !known[l] {
+			problems = append(problems, fmt.Sprintf("label %s is on no series of %v", l, metrics))
+		}
+	}
+	return problems
 }
 
 // Failure-only metrics exist once something has failed: an exporter's dropped points are counted from the first
@@ -123,33 +193,19 @@ func readsFailureOnlyMetric(expr string) bool {
 	return slices.ContainsFunc(failureOnlyPrometheus, func(m string) bool { return strings.Contains(expr, m) })
 }
 
-// checkMonitoringAssets evaluates every dashboard and alert expression against the suite's Prometheus, and checks
-// every metric and tag the Datadog dashboard and monitors use against what the datadog exporter really sent.
+// checkMonitoringAssets evaluates every dashboard and alert expression against the suite's Prometheus servers
+// (2.42, and Prometheus 3 when the scenario remote-writes into one: the queries must work on both), and checks
+// every metric and tag the Datadog dashboard and monitors use against what the datadog exporter really sent; the
+// same for the queries of docs/migration.md (checkMigrationGuide).
 func checkMonitoringAssets(t *testing.T, s *stack) {
-	t.Run("every Grafana dashboard query returns data", func(t *testing.T) {
-		for _, expr := range dashboardQueries(t) {
-			values, err := s.prometheus.instantSeries(expr)
-			require.NoError(t, err, expr)
-			if !readsFailureOnlyMetric(expr) {
-				assert.NotEmpty(t, values, "no data for %s", expr)
-			}
-		}
+	t.Run("Prometheus 2.42", func(t *testing.T) {
+		checkPrometheusAssets(t, s.prometheus)
 	})
-	t.Run("every alert expression evaluates, over metrics that exist", func(t *testing.T) {
-		names, err := s.prometheus.metricNames()
-		require.NoError(t, err)
-		for alert, expr := range alertExpressions(t) {
-			_, err := s.prometheus.instantSeries(expr)
-			require.NoError(t, err, alert)
-			selected := selectedMetrics(expr)
-			require.NotEmpty(t, selected, alert)
-			for _, m := range selected {
-				if !slices.Contains(failureOnlyPrometheus, m) {
-					assert.Contains(t, names, m, "%s reads %s", alert, m)
-				}
-			}
-		}
-	})
+	if s.p3.remoteWrite != nil {
+		t.Run("Prometheus 3", func(t *testing.T) {
+			checkPrometheusAssets(t, s.p3.remoteWrite)
+		})
+	}
 	t.Run("every Datadog metric and tag the dashboard and monitors use was sent", func(t *testing.T) {
 		dashboard, err := os.ReadFile(filepath.Join(*repoRoot, "deploy", "datadog", "dashboard.json"))
 		require.NoError(t, err)
@@ -169,6 +225,46 @@ func checkMonitoringAssets(t *testing.T, s *stack) {
 			assert.Contains(t, seenTags, key)
 		}
 	})
+	checkMigrationGuide(t, s)
+}
+
+// checkPrometheusAssets evaluates every Grafana dashboard and alert expression against p: each returns data (but
+// over failure-only metrics) and names only metrics and labels p holds.
+func checkPrometheusAssets(t *testing.T, p *prometheusServer) {
+	t.Run("every Grafana dashboard query returns data, over metrics and labels that exist", func(t *testing.T) {
+		for _, expr := range dashboardQueries(t, dashboardPath()) {
+			values, err := p.instantSeries(expr)
+			require.NoError(t, err, expr)
+			if !readsFailureOnlyMetric(expr) {
+				assert.NotEmpty(t, values, "no data for %s", expr)
+			}
+			assert.Empty(t, unknownReferences(t, p, expr), expr)
+		}
+	})
+	t.Run("every alert expression evaluates, over metrics and labels that exist", func(t *testing.T) {
+		for alert, expr := range alertExpressions(t) {
+			_, err := p.instantSeries(expr)
+			require.NoError(t, err, alert)
+			assert.Empty(t, unknownReferences(t, p, expr), "%s: %s", alert, expr)
+		}
+	})
+	t.Run("the check fails on a copy of the dashboard with a renamed metric or label", func(t *testing.T) {
+		raw, err := os.ReadFile(dashboardPath())
+		require.NoError(t, err)
+		for from, to := range map[string]string{
+			"databricks_serving_request_count_total": "databricks_serving_request_count_totl",
+			"databricks_serving_served_entity_name)": "databricks_serving_served_entity)",
+		} {
+			require.Contains(t, string(raw), from)
+			renamed := filepath.Join(t.TempDir(), "dashboard.json")
+			require.NoError(t, os.WriteFile(renamed, []byte(strings.ReplaceAll(string(raw), from, to)), 0o600))
+			var problems []string
+			for _, expr := range dashboardQueries(t, renamed) {
+				problems = append(problems, unknownReferences(t, p, expr)...)
+			}
+			assert.NotEmpty(t, problems, "renaming %s to %s went unnoticed", from, to)
+		}
+	})
 }
 
 // checkFailureOnlyAssets checks, once a failure made them exist, the failure-only metrics: every alert and
@@ -180,7 +276,7 @@ func checkFailureOnlyAssets(t *testing.T, s *stack) {
 		for _, m := range failureOnlyPrometheus {
 			assert.Contains(t, names, m)
 		}
-		for _, expr := range dashboardQueries(t) {
+		for _, expr := range dashboardQueries(t, dashboardPath()) {
 			if readsFailureOnlyMetric(expr) {
 				values, err := s.prometheus.instantSeries(expr)
 				require.NoError(t, err, expr)
@@ -213,5 +309,131 @@ func sentTagKeys(intake *ddintake.Server) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// checkDashboardAgainstTruth evaluates the "Request rate" and "Latency P99" panels and compares each served
+// entity's value with the same quantity computed from the truth. The range is chosen so that Prometheus'
+// rate() has nothing to extrapolate: it ends at a window (the last every endpoint served) and starts before the
+// zero point of every counter, so each series' first sample in range is 0 (rate() then does not extrapolate
+// towards the start) and its last is at the end. rate() is then exactly (total − 0) / range, and the tolerance
+// only covers float rounding: a wrong metric, label or aggregation, or one lost or repeated window, fails.
+func checkDashboardAgainstTruth(t *testing.T, s *stack, truth simulator.Truth) {
+	end, firstCounted := int64(math.MaxInt64), int64(math.MaxInt64)
+	for _, ep := range truth.Endpoints {
+		end = min(end, ep.Windows[len(ep.Windows)-1].TimestampMillis)
+		firstCounted = min(firstCounted, ep.Windows[1].TimestampMillis) // the first window is the baseline
+	}
+	rangeMs := end - (firstCounted - 1) + 1000
+	rangeSeconds := float64(rangeMs) / 1000
+	requests, latency := map[string]float64{}, map[string][]float64{}
+	for name, ep := range truth.Endpoints {
+		for _, w := range ep.Windows[1:] {
+			if w.TimestampMillis > end {
+				continue
+			}
+			for _, ser := range w.Series {
+				key := name + "/" + ser.Labels["served_entity_name"]
+				switch {
+				case ser.Name == "request_count_total":
+					requests[key] += *ser.Value
+				case ser.Name == "request_latency_ms" && ser.Histogram != nil:
+					sum := latency[key]
+					if sum == nil {
+						sum = make([]float64, len(ser.Histogram.CumulativeCounts))
+					}
+					for i, c := range ser.Histogram.CumulativeCounts {
+						sum[i] += float64(c)
+					}
+					latency[key] = sum
+				}
+			}
+		}
+	}
+	require.NotEmpty(t, requests)
+	bounds := append(slices.Clone(latencyBounds(truth)), math.Inf(1))
+	interval := fmt.Sprintf("%dms", rangeMs)
+	for title, want := range map[string]map[string]float64{
+		"Request rate": mapValues(requests, func(total float64) float64 { return total / rangeSeconds }),
+		"Latency P99": mapValues(latency, func(counts []float64) float64 {
+			rates := make([]float64, len(counts))
+			for i, c := range counts {
+				rates[i] = c / rangeSeconds
+			}
+			return bucketQuantile(0.99, bounds, rates)
+		}),
+	} {
+		got := panelValues(t, s.prometheus, dashboardPanelExpr(t, title, interval), end)
+		require.Equal(t, sortedStringKeys(want), sortedStringKeys(got), "%s: one series per served entity", title)
+		for key, w := range want {
+			if math.IsNaN(w) {
+				assert.True(t, math.IsNaN(got[key]), "%s %s = %v, want NaN (no request)", title, key, got[key])
+				continue
+			}
+			assert.InDelta(t, w, got[key], 1e-9*math.Max(1, math.Abs(w)), "%s %s (range %s ending at %d)", title, key, interval, end)
+		}
+	}
+}
+
+func mapValues[V any](m map[string]V, f func(V) float64) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = f(v)
+	}
+	return out
+}
+
+func sortedStringKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// latencyBounds returns the finite bounds of the latency histogram in the truth.
+func latencyBounds(truth simulator.Truth) []float64 {
+	for _, ep := range truth.Endpoints {
+		for _, w := range ep.Windows {
+			for _, ser := range w.Series {
+				if ser.Histogram != nil {
+					return ser.Histogram.Bounds
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// bucketQuantile is Prometheus' histogram_quantile over cumulative bucket values (the last one +Inf): the bucket
+// holding rank q·total, linearly interpolated from its lower bound (0 for the first); NaN without observations,
+// the last finite bound when the rank falls in the +Inf bucket.
+func bucketQuantile(q float64, bounds, cumulative []float64) float64 {
+	total := cumulative[len(cumulative)-1]
+	if total == 0 {
+		return math.NaN()
+	}
+	rank := q * total
+	b := sort.Search(len(cumulative)-1, func(i int) bool { return cumulative[i] >= rank })
+	if b == len(cumulative)-1 {
+		return bounds[len(bounds)-2]
+	}
+	start, count := 0.0, cumulative[b]
+	if b > 0 {
+		start, count, rank = bounds[b-1], count-cumulative[b-1], rank-cumulative[b-1]
+	}
+	return start + (bounds[b]-start)*(rank/count)
+}
+
+// panelValues evaluates a panel's expression at atMs and returns each result by "endpoint/served entity".
+func panelValues(t *testing.T, p *prometheusServer, expr string, atMs int64) map[string]float64 {
+	t.Helper()
+	results, err := p.instantWithLabels(expr, atMs)
+	require.NoError(t, err, expr)
+	out := map[string]float64{}
+	for _, r := range results {
+		out[r.Labels[endpointLabel]+"/"+r.Labels["databricks_serving_served_entity_name"]] = r.Value
+	}
 	return out
 }

@@ -1,9 +1,10 @@
 // Copyright The otelcol-databricks Authors
 // SPDX-License-Identifier: Apache-2.0
 
-// Package e2e is the end-to-end suite: the workspace simulator, a real Prometheus, a Datadog intake that decodes
-// the datadog exporter's payloads with Datadog's own protobuf types, and the otelcol-databricks binary built by
-// ocb, all on 127.0.0.1. The suite compares what reaches both backends with the simulator's ground truth.
+// Package e2e is the end-to-end suite: the workspace simulator, a real Prometheus (Debian's 2.42, and Prometheus 3
+// by remote write, OTLP and scrape), a Datadog intake that decodes the datadog exporter's payloads with Datadog's
+// own protobuf types, and the otelcol-databricks binary built by ocb, all on 127.0.0.1. The suite compares what
+// reaches the backends with the simulator's ground truth.
 //
 // Scenarios: the pipeline's ground truth (pipeline_test.go), a workspace that changes (lifecycle_test.go), fleets,
 // service principals and shards (fleet_test.go), restarts (restart_test.go), backend outages (outage_test.go), the

@@ -24,8 +24,41 @@ type metricRow struct {
 	// carries, e.g. status_class="4xx".
 	PromName  string
 	PromMatch map[string]string
+	// OTLPName and OTLPMatch are the same for the metrics Prometheus 3 stores from OTLP (its OTLP receiver's
+	// translation, which is the remote-write exporter's).
+	OTLPName  string
+	OTLPMatch map[string]string
 	DDName    string
 	DDMatch   map[string]string
+}
+
+// metricsTableCells is what strings.Split(line, "|") gives for a row of the name table: its six columns (Databricks
+// series, OpenTelemetry metric, type, Prometheus by remote write, Prometheus 3 by OTLP, Datadog) between the outer
+// pipes.
+const metricsTableCells = 8
+
+// otlpRows returns rows with the OTLP names as their Prometheus names, for the checks written for remote write.
+func otlpRows(rows map[string]metricRow) map[string]metricRow {
+	out := make(map[string]metricRow, len(rows))
+	for family, row := range rows {
+		row.PromName, row.PromMatch = row.OTLPName, row.OTLPMatch
+		out[family] = row
+	}
+	return out
+}
+
+// prometheusName splits a table cell's Prometheus name, e.g. `x_total{status_class="4xx"}` or `x_bucket`, into the
+// name (without _bucket) and the label it must match.
+func prometheusName(span string) (string, map[string]string) {
+	match := map[string]string{}
+	if name, selector, ok := strings.Cut(span, "{"); ok {
+		span = name
+		for _, pair := range strings.Split(strings.TrimSuffix(selector, "}"), ",") {
+			k, v, _ := strings.Cut(pair, "=")
+			match[k] = strings.Trim(v, `"`)
+		}
+	}
+	return strings.TrimSuffix(span, "_bucket"), match
 }
 
 var codeSpan = regexp.MustCompile("`([^`]*)`")
@@ -37,7 +70,7 @@ func readMetricsTable(t *testing.T) map[string]metricRow {
 	rows := map[string]metricRow{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		cells := strings.Split(line, "|")
-		if len(cells) != 7 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+		if len(cells) != metricsTableCells || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
 			continue
 		}
 		span := func(cell string, i int) string {
@@ -47,7 +80,7 @@ func readMetricsTable(t *testing.T) map[string]metricRow {
 			}
 			return m[i][1]
 		}
-		row := metricRow{Family: span(cells[1], 0), PromMatch: map[string]string{}, DDMatch: map[string]string{}}
+		row := metricRow{Family: span(cells[1], 0), DDMatch: map[string]string{}}
 		switch typ := cells[3]; {
 		case strings.Contains(typ, "histogram"):
 			row.Kind = "histogram"
@@ -56,17 +89,10 @@ func readMetricsTable(t *testing.T) map[string]metricRow {
 		default:
 			row.Kind = "gauge"
 		}
-		prom := span(cells[4], 0)
-		if name, selector, ok := strings.Cut(prom, "{"); ok {
-			prom = name
-			for _, pair := range strings.Split(strings.TrimSuffix(selector, "}"), ",") {
-				k, v, _ := strings.Cut(pair, "=")
-				row.PromMatch[k] = strings.Trim(v, `"`)
-			}
-		}
-		row.PromName = strings.TrimSuffix(prom, "_bucket")
-		row.DDName = span(cells[5], 0)
-		if tag := span(cells[5], 1); strings.Contains(tag, ":") {
+		row.PromName, row.PromMatch = prometheusName(span(cells[4], 0))
+		row.OTLPName, row.OTLPMatch = prometheusName(span(cells[5], 0))
+		row.DDName = span(cells[6], 0)
+		if tag := span(cells[6], 1); strings.Contains(tag, ":") {
 			k, v, _ := strings.Cut(tag, ":")
 			row.DDMatch[k] = v
 		}

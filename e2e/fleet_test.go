@@ -37,7 +37,7 @@ func (s *stack) control(t *testing.T, method, path string, body, result any) {
 	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	require.Less(t, resp.StatusCode, 300, "%s %s", method, path)
 	if result != nil {
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(result))
@@ -51,7 +51,7 @@ func (s *stack) describe(t *testing.T, name string) map[string]any {
 	req.Header.Set("Authorization", "Bearer "+simulatorToken)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out map[string]any
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
 	return out
@@ -85,6 +85,8 @@ func TestFleet(t *testing.T) {
 		simulatorArgs: append(append([]string{}, standardEndpoints...), "-oauth-client", clientID+":"+clientSecret, "-token-lifetime", "5s"),
 		overlays:      []string{"oauth.yaml"},
 		noCollector:   true,
+		// The dashboard's and alerts' queries are checked on Prometheus 3 too (checkMonitoringAssets).
+		prometheus3: p3RemoteWrite,
 	})
 	// One endpoint refuses the credentials throughout, so failure panels, alerts and tags have data too.
 	s.control(t, http.MethodPatch, "/simulator/endpoints/scale-to-zero-endpoint-0", map[string]any{"fault": map[string]any{"mode": "status", "status": 401}}, nil)

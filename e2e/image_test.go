@@ -36,11 +36,11 @@ const (
 	containerLabel = "otelcol-databricks-e2e"
 )
 
-// podmanCommand runs podman the way it works on the project's machines, inside the suite's loopback-only network
-// namespace as well as outside it:
-//   - --runtime runc: crun (podman's first choice when it is installed) fails on these kernels' cgroup layout;
-//   - --cgroup-manager cgroupfs: there is no systemd to ask for cgroups;
-//   - --events-backend file: there is no journald to log events to.
+// podmanCommand runs podman in a way that works on hosts without systemd or journald, inside the suite's
+// loopback-only network namespace as well as outside it:
+//   - --runtime runc: crun (podman's first choice when it is installed) fails on some kernels' cgroup layouts;
+//   - --cgroup-manager cgroupfs: there may be no systemd to ask for cgroups;
+//   - --events-backend file: there may be no journald to log events to.
 //
 // Storage (/var/lib/containers) and runtime state (/run/containers, /run/libpod) need nothing: `unshare -n` makes
 // a new network namespace only, so podman inside it sees the same images and containers as outside.
@@ -62,12 +62,12 @@ func podmanOutput(args ...string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// podmanRunArgs are the `podman run` options every container of the suite needs on these machines:
+// podmanRunArgs are the `podman run` options every container of the suite needs:
 //   - --network host: the container shares the suite's network namespace (loopback only), so it reaches the
 //     simulator, Prometheus and the intake on 127.0.0.1, the suite reaches its health check, and the datadog
 //     exporter's cloud metadata probes fail at once as they do for the bare binary;
-//   - --ulimit nofile, nproc: podman's default limits (nofile 1048576) are above the hard limits here and runc may
-//     not raise them (no CAP_SYS_RESOURCE): "error setting rlimits for ready process ... operation not permitted".
+//   - --ulimit nofile, nproc: podman's default limits (nofile 1048576) can be above the host's hard limits, and runc
+//     may not raise them (no CAP_SYS_RESOURCE): "error setting rlimits for ready process ... operation not permitted".
 var podmanRunArgs = []string{"--network", "host", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"}
 
 // requireImage fails (never skips) unless podman is installed and the image exists: `make test-e2e` builds the image
@@ -177,7 +177,6 @@ func TestContainerImage(t *testing.T) {
 		"--config", imageConfigDir+"/datadog.yaml",
 		"--config", "/e2e/collector.yaml",
 		"--config", "/e2e/datadog-intake.yaml",
-		"--feature-gates="+datadogNativePath,
 	)
 	waitHTTP200(t, container, localURL(healthPort, "/"), 60*time.Second)
 

@@ -63,7 +63,7 @@ var lifecycleRounds = [][]lifecycleStep{
 
 // TestLifecycleTotalsAreExactInBothBackends changes the workspace the way deployments do (a new served entity
 // taking part of the traffic, version bumps, a resize, tag changes, a removed entity, scale to zero and back, a
-// family changing type, an endpoint briefly leaving the list, an endpoint deleted and recreated with a new id,
+// family changing type, an endpoint leaving the list for a moment, an endpoint deleted and recreated with a new id,
 // minutes missed by failed scrapes) and checks, per served entity, that the counters and histograms summed over
 // every label set in Prometheus, and the count points and sketches in Datadog, equal what the simulator served.
 func TestLifecycleTotalsAreExactInBothBackends(t *testing.T) {
@@ -267,7 +267,7 @@ func labelValues(t *testing.T, s *stack, metric, endpoint, label string) []strin
 func (p *prometheusServer) rejectedWrites(t *testing.T) int {
 	resp, err := http.Get(localURL(p.port, "/metrics"))
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	rejected := 0
 	scanner := bufio.NewScanner(resp.Body)
 	for scanner.Scan() {

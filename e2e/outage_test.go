@@ -165,8 +165,9 @@ func TestDatadogOutageLosesNoWindow(t *testing.T) {
 
 // TestRestartDuringDatadogOutage queues data for Datadog on disk during an outage, restarts the collector in the
 // middle of it, and checks the first run's windows are delivered by the second run once Datadog is back. This
-// needs the datadog exporter's native path: on its default (serializer) path the exporter hands payloads to an
-// in-memory forwarder that retries them itself, so the persistent sending queue never holds them.
+// needs the datadog exporter's native path, the distribution's default: on its serializer path (the upstream
+// default) the exporter hands payloads to an in-memory forwarder that retries them itself, so the persistent
+// sending queue never holds them.
 func TestRestartDuringDatadogOutage(t *testing.T) {
 	requireLoopbackOnly(t)
 	rows := readMetricsTable(t)

@@ -114,7 +114,7 @@ func freePort(t *testing.T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -126,7 +126,7 @@ func waitHTTP200(t *testing.T, p *process, url string, timeout time.Duration) {
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, http.NoBody)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}

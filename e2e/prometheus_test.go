@@ -7,6 +7,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"math"
 	"net/http"
@@ -22,46 +23,90 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// prometheusServer is a real Prometheus (Debian's package) with its remote-write receiver on 127.0.0.1.
+// prometheus3 is the Prometheus 3 binary: `make test-e2e` builds it from the module pinned in
+// internal/tools/prometheus and passes its path.
+var prometheus3 = flag.String("prometheus3", "", "the Prometheus 3 binary (default <repo-root>/.tools/prometheus3, built by `make test-e2e`)")
+
+// promtool3 is Prometheus 3's promtool, built from the same module: the documentation's Prometheus examples are
+// checked with both versions (examples_test.go).
+var promtool3 = flag.String("promtool3", "", "Prometheus 3's promtool (default <repo-root>/.tools/promtool3, built by `make test-e2e`)")
+
+// prometheusServer is a real Prometheus (Debian's 2.42 package, or the pinned 3.x) with its remote-write receiver
+// on 127.0.0.1.
 type prometheusServer struct {
 	port    int
 	binary  string
 	args    []string
 	process *process
 	starts  int
+	name    string
 }
 
+// startPrometheus starts Debian's Prometheus 2.42, which takes remote writes only: it is the version the suite
+// has always run, and the one `make run` starts by default.
 func startPrometheus(t *testing.T) *prometheusServer {
 	t.Helper()
 	binary, err := exec.LookPath("prometheus")
 	if err != nil {
 		t.Fatalf("prometheus is not installed: run `make deps` (Debian package prometheus)")
 	}
-	dir := t.TempDir()
-	config := filepath.Join(dir, "prometheus.yml")
 	// No scrape jobs: every sample arrives by remote write from the collector.
-	require.NoError(t, os.WriteFile(config, []byte("global:\n  evaluation_interval: 1m\n"), 0o644))
-	p := &prometheusServer{port: freePort(t), binary: binary}
-	p.args = []string{
-		"--config.file=" + config,
+	p := launchPrometheus(t, "prometheus", binary, "global:\n  evaluation_interval: 1m\n")
+	p.waitReady(t)
+	return p
+}
+
+// launchPrometheus3 starts the pinned Prometheus 3 with config as its prometheus.yml and extra flags (the OTLP
+// receiver's), and returns without waiting until it is ready (waitReady), so that several start side by side.
+// Its remote-write receiver is on, like 2.42's.
+func launchPrometheus3(t *testing.T, name, config string, extraArgs ...string) *prometheusServer {
+	t.Helper()
+	binary := *prometheus3
+	if binary == "" {
+		binary = filepath.Join(*repoRoot, ".tools", "prometheus3")
+	}
+	if _, err := os.Stat(binary); err != nil {
+		t.Fatalf("Prometheus 3 is missing (%v): `make test-e2e` builds it (make .tools/prometheus3), or pass -prometheus3", err)
+	}
+	return launchPrometheus(t, name, binary, config, extraArgs...)
+}
+
+func launchPrometheus(t *testing.T, name, binary, config string, extraArgs ...string) *prometheusServer {
+	t.Helper()
+	dir := t.TempDir()
+	configFile := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(configFile, []byte(config), 0o644))
+	p := &prometheusServer{port: freePort(t), binary: binary, name: name}
+	p.args = append([]string{
+		"--config.file=" + configFile,
 		"--storage.tsdb.path=" + filepath.Join(dir, "data"),
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", p.port),
 		"--web.enable-remote-write-receiver",
 		"--log.level=warn",
-	}
-	p.start(t)
+	}, extraArgs...)
+	p.launch(t)
 	return p
 }
 
 // start runs Prometheus (again, on the same port and storage after stop) and waits until it is ready.
 func (p *prometheusServer) start(t *testing.T) {
 	t.Helper()
-	name := "prometheus"
+	p.launch(t)
+	p.waitReady(t)
+}
+
+func (p *prometheusServer) launch(t *testing.T) {
+	t.Helper()
+	name := p.name
 	if p.starts > 0 {
-		name = fmt.Sprintf("prometheus-%d", p.starts)
+		name = fmt.Sprintf("%s-%d", p.name, p.starts)
 	}
 	p.starts++
 	p.process = startProcess(t, name, p.binary, p.args, nil)
+}
+
+func (p *prometheusServer) waitReady(t *testing.T) {
+	t.Helper()
 	waitHTTP200(t, p.process, localURL(p.port, "/-/ready"), 60*time.Second)
 }
 
@@ -69,6 +114,10 @@ func (p *prometheusServer) start(t *testing.T) {
 func (p *prometheusServer) stop(t *testing.T) { p.process.stop(t) }
 
 func (p *prometheusServer) remoteWriteURL() string { return localURL(p.port, "/api/v1/write") }
+
+// otlpURL is the base URL of Prometheus 3's OTLP receiver (--web.enable-otlp-receiver); the otlphttp exporter
+// appends /v1/metrics.
+func (p *prometheusServer) otlpURL() string { return localURL(p.port, "/api/v1/otlp") }
 
 // sample is one raw sample of a series.
 type sample struct {
@@ -86,7 +135,7 @@ func (p *prometheusServer) get(path string, params url.Values, result any) error
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var envelope struct {
 		Status string          `json:"status"`
 		Error  string          `json:"error"`
@@ -157,6 +206,42 @@ func (p *prometheusServer) metricNames() ([]string, error) {
 	var names []string
 	err := p.get("/api/v1/label/__name__/values", url.Values{}, &names)
 	sort.Strings(names)
+	return names, err
+}
+
+// labeledValue is one element of an instant vector.
+type labeledValue struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// instantWithLabels evaluates expr at atMs and returns each element of the vector with its labels.
+func (p *prometheusServer) instantWithLabels(expr string, atMs int64) ([]labeledValue, error) {
+	var data struct {
+		Result []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	}
+	at := strconv.FormatFloat(float64(atMs)/1000, 'f', 3, 64)
+	if err := p.get("/api/v1/query", url.Values{"query": {expr}, "time": {at}}, &data); err != nil {
+		return nil, err
+	}
+	out := make([]labeledValue, 0, len(data.Result))
+	for _, r := range data.Result {
+		v, err := strconv.ParseFloat(r.Value[1].(string), 64)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, labeledValue{Labels: r.Metric, Value: v})
+	}
+	return out, nil
+}
+
+// labelNames lists the label names of the series of metric (none when Prometheus holds no such metric).
+func (p *prometheusServer) labelNames(metric string) ([]string, error) {
+	var names []string
+	err := p.get("/api/v1/labels", url.Values{"match[]": {metric}}, &names)
 	return names, err
 }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs, from Debian, what `make image` and the container end-to-end test need and a fresh machine lacks:
-# podman (builds and runs the image; no Docker engine is needed), runc (the OCI runtime podman is run with here:
-# crun fails on some kernels' cgroup layouts) and ca-certificates (the CA bundle the image ships, since the image is
-# built FROM scratch and no base image is pulled).
+# podman (builds and runs the image; no Docker engine is needed), runc (the OCI runtime the scripts and tests run
+# podman with: crun fails on some kernels' cgroup layouts) and ca-certificates (the CA bundle the image ships,
+# since the image is built FROM scratch and no base image is pulled).
 set -euo pipefail
 
 missing=()

@@ -98,7 +98,8 @@ groups+=($run)
 echo "started scripts/run.sh (Prometheus on 127.0.0.1:$prometheus_port, simulator on 127.0.0.1:$simulator_port); its log is $log"
 
 expr='histogram_quantile(0.99, sum by (databricks_serving_endpoint_name, le) (rate(databricks_serving_request_latency_milliseconds_bucket[1m])))'
-# The same expression, URL-encoded, as scripts/run.sh prints it.
+# The same expression, URL-encoded. scripts/run.sh prints it with a 5m window, which one-minute Databricks windows
+# need; the simulator's 10 s windows fill a 1m window within a minute, so the picture needs no five-minute wait.
 encoded='histogram_quantile%280.99%2C%20sum%20by%20%28databricks_serving_endpoint_name%2C%20le%29%20%28rate%28databricks_serving_request_latency_milliseconds_bucket%5B1m%5D%29%29%29'
 url="http://127.0.0.1:$prometheus_port/graph?g0.expr=$encoded&g0.tab=0&g0.range_input=5m"
 

@@ -25,7 +25,7 @@ func readAccessLog(path string) ([]request, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var out []request
 	scanner := bufio.NewScanner(f)
 	for line := 1; scanner.Scan(); line++ {

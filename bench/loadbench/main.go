@@ -10,8 +10,8 @@
 // an added response latency, then runs each collector in turn and measures, over the measured cycles after a
 // warm-up: whole-process CPU seconds per cycle and resident memory (from /proc), and from the simulator's access
 // log the scrape-cycle wall time (first request to last response), requests per endpoint per cycle and the
-// longest time any endpoint went unscraped. It prints a comparison table with the targets of issue 5 and writes
-// it into docs/performance.md between the "make bench" markers.
+// longest time any endpoint went unscraped. It prints a comparison table with the performance targets (see
+// docs/performance.md, Targets) and writes it into docs/performance.md between the "make bench" markers.
 //
 // Both collector binaries contain the datadog exporter, so the benchmark must run inside a loopback-only network
 // namespace (the Makefile runs it through scripts/in-loopback-namespace.sh).
@@ -45,8 +45,9 @@ type options struct {
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:]); err != nil {
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
@@ -77,7 +78,7 @@ func run(ctx context.Context, args []string) error {
 			results = append(results, res)
 		}
 	}
-	report := renderReport(opts, results, describeMachine())
+	report := renderReport(opts, results, describeMachine(), describeCommit())
 	fmt.Println(report)
 	if opts.report != "" {
 		if err := writeReport(opts.report, report); err != nil {

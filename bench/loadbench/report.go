@@ -20,16 +20,16 @@ const (
 	reportEnd   = "<!-- make bench: end -->"
 )
 
-// target is one pass/fail line of issue 5.
+// target is one pass/fail line of the performance targets (docs/performance.md).
 type target struct {
 	name     string
 	measured string
 	pass     bool
 }
 
-func renderReport(opts options, results []result, machine string) string {
+func renderReport(opts options, results []result, machine, commit string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Command: `%s` (run %s).\n\n", opts.command, time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	fmt.Fprintf(&b, "Command: `%s` at commit %s (run %s).\n\n", opts.command, commit, time.Now().UTC().Format("2006-01-02 15:04 MST"))
 	fmt.Fprintf(&b, "Machine: %s.\n\n", machine)
 	fmt.Fprintf(&b, "Workload: the workspace simulator with N CPU endpoints (60-line bodies: 3 gauges, 3 per-minute counts, "+
 		"2 latency histograms of 17 buckets, one-minute windows), %s added to every /metrics request; "+
@@ -179,6 +179,21 @@ func describeMachine() string {
 		kernel = "Linux " + strings.TrimSpace(string(out))
 	}
 	return fmt.Sprintf("%s, %d cores, %s, %s, %s", model, runtime.NumCPU(), memory, kernel, runtime.Version())
+}
+
+// describeCommit names the commit the benchmark ran at (git's short hash), and says so when the working tree
+// had uncommitted changes (docs/performance.md aside, which the benchmark itself rewrites).
+func describeCommit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown (not a git checkout)"
+	}
+	commit := strings.TrimSpace(string(out))
+	status, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)docs/performance.md").Output()
+	if err == nil && len(bytes.TrimSpace(status)) > 0 {
+		commit += " with uncommitted changes"
+	}
+	return commit
 }
 
 // writeReport puts report between the markers of the file at path, which must have them.

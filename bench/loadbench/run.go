@@ -25,7 +25,7 @@ const startupGrace = 10 * time.Second
 
 // benchToken is the simulator's bearer token. It protects nothing: the simulator listens on loopback inside the
 // benchmark's own network namespace.
-const benchToken = "dapi-loadbench"
+const benchToken = "dapi-loadbench" //nolint:gosec // G101: the simulator's test token, see above
 
 type receiverUnderTest int
 
@@ -82,25 +82,26 @@ func runOne(ctx context.Context, opts options, spec runSpec) (result, error) {
 	}
 	pprofAddr := ""
 	if opts.profile {
-		port, err := freePort()
-		if err != nil {
-			return result{}, err
+		port, portErr := freePort()
+		if portErr != nil {
+			return result{}, portErr
 		}
 		pprofAddr = "127.0.0.1:" + strconv.Itoa(port)
 		config = withPprof(config, pprofAddr)
 	}
-	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
+	if err = os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		return result{}, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "collector.log"))
 	if err != nil {
 		return result{}, err
 	}
-	defer logFile.Close()
+	// The collector writes the log; closing our copy of the descriptor has nothing to report.
+	defer func() { _ = logFile.Close() }()
 	collector := exec.CommandContext(ctx, binary, "--config", configPath)
 	collector.Stdout, collector.Stderr = logFile, logFile
 	collector.Env = append(os.Environ(), "BENCH_TOKEN="+benchToken)
-	if err := collector.Start(); err != nil {
+	if err = collector.Start(); err != nil {
 		return result{}, err
 	}
 	exited := make(chan error, 1)
@@ -113,26 +114,26 @@ func runOne(ctx context.Context, opts options, spec runSpec) (result, error) {
 	}
 	select {
 	case <-time.After(runFor):
-	case err := <-exited:
+	case exitErr := <-exited:
 		sampler.stop()
-		return result{}, fmt.Errorf("the collector exited early (%v); see %s", err, logFile.Name())
+		return result{}, fmt.Errorf("the collector exited early (%v); see %s", exitErr, logFile.Name())
 	case <-ctx.Done():
 		_ = collector.Process.Kill()
 		return result{}, ctx.Err()
 	}
 	samples := sampler.stop()
-	if err := writeSamples(filepath.Join(dir, "process.csv"), samples); err != nil {
+	if err = writeSamples(filepath.Join(dir, "process.csv"), samples); err != nil {
 		return result{}, err
 	}
 	_ = collector.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-exited: //nolint:errcheck // how it exits after SIGTERM is in its log; the measurements are taken
 	case <-time.After(30 * time.Second):
 		_ = collector.Process.Kill()
-		<-exited
+		<-exited //nolint:errcheck // killed: the error only says so
 	}
 	simStopped = true
-	if err := stopProcess(sim, 10*time.Second); err != nil {
+	if err = stopProcess(sim, 10*time.Second); err != nil {
 		return result{}, fmt.Errorf("stopping the simulator: %w", err)
 	}
 
@@ -174,15 +175,16 @@ func startSimulator(ctx context.Context, opts options, endpoints int, accessLog,
 		cmd.Env = append(os.Environ(), "SIMULATOR_TOKEN="+benchToken)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
-			logFile.Close()
+			_ = logFile.Close()
 			return nil, "", err
 		}
 		cmd.Stderr = logFile
-		if err := cmd.Start(); err != nil {
-			logFile.Close()
+		// The simulator writes the log; closing our copy of the descriptor has nothing to report.
+		if err = cmd.Start(); err != nil {
+			_ = logFile.Close()
 			return nil, "", err
 		}
-		logFile.Close()
+		_ = logFile.Close()
 		reader := bufio.NewReader(stdout)
 		line, err := reader.ReadString('\n')
 		if err == nil && strings.Contains(line, "listening on") {
@@ -204,7 +206,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -222,7 +224,7 @@ func stopProcess(cmd *exec.Cmd, timeout time.Duration) error {
 		return err
 	case <-time.After(timeout):
 		_ = cmd.Process.Kill()
-		<-done
+		<-done //nolint:errcheck // killed: the error only says so, and the timeout is what is reported
 		return fmt.Errorf("did not stop within %s", timeout)
 	}
 }
@@ -256,13 +258,13 @@ func captureProfiles(ctx context.Context, addr, dir string, wait, duration time.
 			fmt.Fprintln(os.Stderr, "loadbench: profile:", err)
 			return
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		f, err := os.Create(filepath.Join(dir, file))
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadbench: profile:", err)
 			return
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		_, _ = io.Copy(f, resp.Body)
 	}
 	seconds := int(duration.Seconds())

@@ -74,7 +74,7 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (op
 		return options{}, errUsage
 	}
 	if problem := checkArguments(flags, opts); problem != "" {
-		fmt.Fprintln(stderr, problem)
+		_, _ = fmt.Fprintln(stderr, problem)
 		flags.Usage()
 		return options{}, errUsage
 	}

@@ -39,14 +39,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	serverOpts := []simulator.Option{simulator.WithScheduleErrors(func(ev simulator.ScheduledEvent, err error) {
-		fmt.Fprintf(stderr, "workspace-simulator: lifecycle event %s: %v\n", ev, err)
+		_, _ = fmt.Fprintf(stderr, "workspace-simulator: lifecycle event %s: %v\n", ev, err)
 	})}
 	if opts.accessLog != "" {
-		f, err := os.Create(opts.accessLog)
-		if err != nil {
-			return fmt.Errorf("creating the access log: %w", err)
+		f, createErr := os.Create(opts.accessLog)
+		if createErr != nil {
+			return fmt.Errorf("creating the access log: %w", createErr)
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		serverOpts = append(serverOpts, simulator.WithAccessLog(f))
 	}
 	server, err := simulator.New(opts.cfg, serverOpts...)
@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "workspace simulator listening on http://%s (%d endpoints, window %s)\n", addr, len(server.Endpoints()), opts.cfg.Window)
+	_, _ = fmt.Fprintf(stdout, "workspace simulator listening on http://%s (%d endpoints, window %s)\n", addr, len(server.Endpoints()), opts.cfg.Window)
 	scheduleDone := make(chan struct{})
 	go func() {
 		defer close(scheduleDone)

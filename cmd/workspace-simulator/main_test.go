@@ -158,7 +158,7 @@ func TestRunServesTheConfiguredCredentials(t *testing.T) {
 		}
 		resp, err := client.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		var answer map[string]any
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&answer))
@@ -286,7 +286,7 @@ func TestRunAppliesTheLifecycleSchedule(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer tok")
 		resp, err := client.Do(req)
 		require.NoError(t, err)
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var detail struct {
 			Tags []struct{ Key, Value string } `json:"tags"`
 		}

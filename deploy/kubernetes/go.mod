@@ -2,6 +2,8 @@ module github.com/otelcol-databricks/otelcol-databricks/deploy/kubernetes
 
 go 1.26.0
 
+toolchain go1.26.8
+
 require (
 	k8s.io/api v0.35.4
 	k8s.io/apimachinery v0.35.4

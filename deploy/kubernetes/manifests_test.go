@@ -18,8 +18,10 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
@@ -42,6 +44,7 @@ type manifests struct {
 	services     []*corev1.Service
 	deployments  []*appsv1.Deployment
 	statefulSets []*appsv1.StatefulSet
+	policies     []*networkingv1.NetworkPolicy
 }
 
 // newObject returns an empty object of the k8s.io/api type for apiVersion and kind.
@@ -59,6 +62,8 @@ func newObject(apiVersion, kind string) (any, error) {
 		return &appsv1.Deployment{}, nil
 	case "apps/v1/StatefulSet":
 		return &appsv1.StatefulSet{}, nil
+	case "networking.k8s.io/v1/NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}, nil
 	}
 	return nil, fmt.Errorf("unexpected apiVersion %q kind %q", apiVersion, kind)
 }
@@ -148,6 +153,8 @@ func loadManifests(t *testing.T) *manifests {
 				m.deployments = append(m.deployments, o)
 			case *appsv1.StatefulSet:
 				m.statefulSets = append(m.statefulSets, o)
+			case *networkingv1.NetworkPolicy:
+				m.policies = append(m.policies, o)
 			}
 		}
 	}
@@ -248,6 +255,9 @@ func TestManifestsInventory(t *testing.T) {
 		metas = append(metas, o.ObjectMeta)
 	}
 	for _, o := range m.statefulSets {
+		metas = append(metas, o.ObjectMeta)
+	}
+	for _, o := range m.policies {
 		metas = append(metas, o.ObjectMeta)
 	}
 	for _, meta := range metas {
@@ -700,4 +710,51 @@ func keys[V any](m map[string]V) []string {
 	}
 	sort.Strings(ks)
 	return ks
+}
+
+// TestNetworkPolicyAdmitsOnlyTheProbes: the policy selects every collector pod of both workloads, restricts
+// ingress, and admits one port, the one the probes use.
+func TestNetworkPolicyAdmitsOnlyTheProbes(t *testing.T) {
+	m := loadManifests(t)
+	if len(m.policies) != 1 {
+		t.Fatalf("want one NetworkPolicy, got %d", len(m.policies))
+	}
+	policy := m.policies[0]
+	selector, err := metav1.LabelSelectorAsSelector(&policy.Spec.PodSelector)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if selector.Empty() {
+		t.Error("the NetworkPolicy selects every pod of the namespace; select the collectors")
+	}
+	var templates []corev1.PodTemplateSpec
+	for _, d := range m.deployments {
+		templates = append(templates, d.Spec.Template)
+	}
+	for _, s := range m.statefulSets {
+		templates = append(templates, s.Spec.Template)
+	}
+	for _, tpl := range templates {
+		if !selector.Matches(labels.Set(tpl.Labels)) {
+			t.Errorf("the NetworkPolicy does not select the pods with labels %v", tpl.Labels)
+		}
+		for _, c := range tpl.Spec.Containers {
+			for _, probe := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
+				if probe != nil && probe.HTTPGet != nil && probe.HTTPGet.Port.IntValue() != healthPort {
+					t.Errorf("%s probes port %s, which the NetworkPolicy does not admit", c.Name, probe.HTTPGet.Port.String())
+				}
+			}
+		}
+	}
+	if !slices.Contains(policy.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) {
+		t.Error("the NetworkPolicy does not restrict ingress")
+	}
+	if len(policy.Spec.Ingress) != 1 {
+		t.Fatalf("want one ingress rule, got %d", len(policy.Spec.Ingress))
+	}
+	rule := policy.Spec.Ingress[0]
+	if len(rule.Ports) != 1 || rule.Ports[0].Port == nil || rule.Ports[0].Port.IntValue() != healthPort ||
+		rule.Ports[0].Protocol == nil || *rule.Ports[0].Protocol != corev1.ProtocolTCP {
+		t.Errorf("the ingress rule must admit TCP %d alone, got %+v", healthPort, rule.Ports)
+	}
 }

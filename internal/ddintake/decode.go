@@ -40,14 +40,14 @@ func readBody(r *http.Request) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("deflate: %w", err)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }()
 		body = zr
 	case "gzip", "x-gzip":
 		gr, err := gzip.NewReader(r.Body)
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
-		defer gr.Close()
+		defer func() { _ = gr.Close() }()
 		body = gr
 	default:
 		return nil, fmt.Errorf("%w: %q", errUnsupportedEncoding, enc)

@@ -62,7 +62,7 @@ func (ti *testIntake) do(t *testing.T, method, path, apiKey, encoding string, bo
 	}
 	resp, err := ti.client.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	respBody, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(respBody)

@@ -90,6 +90,46 @@ func (s *Server) SketchCountUntil(metric string, match map[string]string, untilS
 	return s.mergeSketches(metric, match, untilSeconds).count
 }
 
+// SketchWindow is the union of the sketch points of a distribution stamped at one second: for a per-window
+// histogram, one window as the exporter sent it.
+type SketchWindow struct {
+	Count int64
+	Sum   float64
+	ms    *mergedSketch
+}
+
+// Quantile is SketchQuantile over the window's points.
+func (w *SketchWindow) Quantile(q float64) (float64, bool) { return w.ms.quantile(q) }
+
+// SketchRelativeAccuracy is how far (relatively) a bin's value may be from any value the bin holds: √γ-1 for the
+// agent's mapping (see keyMapping), so a quantile of a sketch is within it of the value of that rank the
+// exporter put in.
+func SketchRelativeAccuracy() float64 { return math.Sqrt(agentMapping().gamma) - 1 }
+
+// SketchWindows returns, by timestamp (seconds), the union of the sketch points of metric that match stamped at
+// that second, so a test can check a distribution window by window rather than only its sum over time.
+func (s *Server) SketchWindows(metric string, match map[string]string) map[int64]*SketchWindow {
+	out := map[int64]*SketchWindow{}
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	for i := range s.store.sketches {
+		sk := &s.store.sketches[i]
+		if sk.Metric != metric || !matches(sk.Tags, sk.Host, match) {
+			continue
+		}
+		for _, p := range sk.Points {
+			w := out[p.Timestamp]
+			if w == nil {
+				w = &SketchWindow{ms: &mergedSketch{}}
+				out[p.Timestamp] = w
+			}
+			w.ms.add(p)
+			w.Count, w.Sum = w.ms.count, w.ms.sum
+		}
+	}
+	return out
+}
+
 // SketchCount returns the number of values in all sketch points of metric that match.
 func (s *Server) SketchCount(metric string, match map[string]string) int64 {
 	return s.mergeSketches(metric, match, math.MaxInt64).count

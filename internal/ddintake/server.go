@@ -35,7 +35,7 @@ const (
 	CountInvalid = "invalid"
 )
 
-const apiKeyHeader = "DD-API-KEY"
+const apiKeyHeader = "DD-API-KEY" //nolint:gosec // G101: a header name, not a credential
 
 // Server is a Datadog metrics intake for tests. The zero value is not usable; call New.
 type Server struct {
@@ -186,27 +186,27 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path {
 	case PathSeries:
 		err = s.acceptPayload(r, func(data []byte) error {
-			series, err := decodeSeries(data, r.Header.Get("Content-Type"))
-			if err == nil {
+			series, decodeErr := decodeSeries(data, r.Header.Get("Content-Type"))
+			if decodeErr == nil {
 				s.store.addSeries(series)
 			}
-			return err
+			return decodeErr
 		})
 	case PathSketches:
 		err = s.acceptPayload(r, func(data []byte) error {
-			sketches, err := decodeSketches(data)
-			if err == nil {
+			sketches, decodeErr := decodeSketches(data)
+			if decodeErr == nil {
 				s.store.addSketches(sketches)
 			}
-			return err
+			return decodeErr
 		})
 	case PathIntake, "/intake":
 		err = s.acceptPayload(r, func(data []byte) error {
-			doc, err := decodeHostMetadata(data)
-			if err == nil {
+			doc, decodeErr := decodeHostMetadata(data)
+			if decodeErr == nil {
 				s.store.addHostMetadata(doc)
 			}
-			return err
+			return decodeErr
 		})
 	default:
 		// Other forwarder endpoints (check runs, metadata, ...) are acknowledged so the exporter carries on.

@@ -8,7 +8,7 @@ import (
 	"fmt"
 )
 
-// The JSON shapes below mirror the fields a real workspace returns for
+// The JSON shapes below follow the fields a real workspace returns for
 // GET /api/2.0/serving-endpoints (summary) and GET .../{name} (detailed).
 // Detail-only fields are omitted from the summary, as in the real API.
 

@@ -222,7 +222,7 @@ func TestAPIRequiresTheToken(t *testing.T) {
 				}
 				resp, err := ts.http.Client().Do(req)
 				require.NoError(t, err)
-				defer resp.Body.Close()
+				defer func() { _ = resp.Body.Close() }()
 				require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
 				assert.Equal(t, "Bearer", resp.Header.Get("WWW-Authenticate"))
 				assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))

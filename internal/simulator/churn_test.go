@@ -24,7 +24,7 @@ func TestCreateEndpoint(t *testing.T) {
 
 	names := ts.sim.Endpoints()
 	assert.Equal(t, "churn-1", names[len(names)-1], "a created endpoint is listed last")
-	assert.Equal(t, created, ts.listItems(t, testToken)["churn-1"], "201 answers the list item")
+	assert.Equal(t, created, ts.listItems(t)["churn-1"], "201 answers the list item")
 	detail := ts.detail(t, "churn-1")
 	entity := detail["config"].(map[string]any)["served_entities"].([]any)[0].(map[string]any)
 	assert.Equal(t, "churn-1-model-1", entity["name"])
@@ -47,7 +47,7 @@ func TestCreateEndpointOfEveryKind(t *testing.T) {
 	for _, kind := range []string{"cpu", "gpu", "multi-entity", "scale-to-zero", "fmapi"} {
 		ts.mustControl(t, http.MethodPost, "/simulator/endpoints", `{"name":"new-`+kind+`","kind":"`+kind+`"}`, http.StatusCreated)
 	}
-	items := ts.listItems(t, testToken)
+	items := ts.listItems(t)
 	assert.Equal(t, "FOUNDATION_MODEL_API", items["new-fmapi"]["endpoint_type"])
 	assert.Equal(t, "llm/v1/completions", items["new-gpu"]["task"])
 	for _, name := range []string{"new-cpu", "new-gpu", "new-multi-entity", "new-scale-to-zero"} {
@@ -125,11 +125,11 @@ func TestDeleteEndpoint(t *testing.T) {
 		require.Equal(t, http.StatusNoContent, resp.StatusCode, string(body))
 		assert.Empty(t, body)
 		assert.NotContains(t, ts.sim.Endpoints(), name)
-		assert.NotContains(t, ts.listItems(t, testToken), name)
+		assert.NotContains(t, ts.listItems(t), name)
 		for _, path := range []string{"/api/2.0/serving-endpoints/" + name, metricsPath(name)} {
-			resp, body := ts.get(t, path, testToken)
-			require.Equal(t, http.StatusNotFound, resp.StatusCode, path)
-			assert.Equal(t, apiError{ErrorCode: "RESOURCE_DOES_NOT_EXIST", Message: endpointNotFoundMessage(name)}, decodeAPIError(t, body))
+			getResp, getBody := ts.get(t, path, testToken)
+			require.Equal(t, http.StatusNotFound, getResp.StatusCode, path)
+			assert.Equal(t, apiError{ErrorCode: "RESOURCE_DOES_NOT_EXIST", Message: endpointNotFoundMessage(name)}, decodeAPIError(t, getBody))
 		}
 		resp, body = ts.control(t, http.MethodDelete, "/simulator/endpoints/"+name, "")
 		assert.Equal(t, http.StatusNotFound, resp.StatusCode, "deleting twice")

@@ -33,7 +33,7 @@ func (ts *testServer) send(t *testing.T, method, path, body string, header http.
 	client := &http.Client{Timeout: 10 * time.Second}
 	resp, err := client.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	respBody, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp, respBody
@@ -97,10 +97,10 @@ func testStaticLabel(token string) string {
 	return "static:" + hex.EncodeToString(sum[:])[:8]
 }
 
-// listItems returns the list API's items by endpoint name.
-func (ts *testServer) listItems(t *testing.T, token string) map[string]map[string]any {
+// listItems returns the list API's items by endpoint name, listed with testToken.
+func (ts *testServer) listItems(t *testing.T) map[string]map[string]any {
 	t.Helper()
-	resp, body := ts.get(t, "/api/2.0/serving-endpoints", token)
+	resp, body := ts.get(t, "/api/2.0/serving-endpoints", testToken)
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	items := make(map[string]map[string]any)
 	for _, item := range jsonObject(t, body)["endpoints"].([]any) {

@@ -32,6 +32,8 @@ const (
 var workspaceFaultModes = []FaultMode{FaultStatus, FaultSlowHeaders}
 
 // tokenUnavailableDescription is the error_description of a token fault.
+//
+//nolint:gosec // G101: an error message that mentions a token, not a credential
 const tokenUnavailableDescription = "The token service is temporarily unavailable. Please retry after some time."
 
 // workspaceFaults holds the workspace-level faults; nil means none. The

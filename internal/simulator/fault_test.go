@@ -26,11 +26,11 @@ import (
 
 const faultEndpoint = "cpu-endpoint-0"
 
-// patchFault sends PATCH {"fault": fault} (fault is raw JSON) and requires
-// a 200.
-func (ts *testServer) patchFault(t *testing.T, endpoint, fault string) {
+// patchFault sends PATCH {"fault": fault} (fault is raw JSON) for faultEndpoint and
+// requires a 200.
+func (ts *testServer) patchFault(t *testing.T, fault string) {
 	t.Helper()
-	ts.mustControl(t, http.MethodPatch, "/simulator/endpoints/"+endpoint, `{"fault":`+fault+`}`, http.StatusOK)
+	ts.mustControl(t, http.MethodPatch, "/simulator/endpoints/"+faultEndpoint, `{"fault":`+fault+`}`, http.StatusOK)
 }
 
 // normalBody is the endpoint's /metrics body without a fault, fetched from
@@ -64,7 +64,7 @@ func (ts *testServer) rawGet(t *testing.T, endpoint string) (*http.Response, []b
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(resp.Body)
 	return resp, body, err
 }
@@ -106,7 +106,7 @@ func TestFaultStatus(t *testing.T) {
 	}
 
 	// The other APIs are unaffected.
-	assert.Contains(t, ts.listItems(t, testToken), faultEndpoint)
+	assert.Contains(t, ts.listItems(t), faultEndpoint)
 	ts.detail(t, faultEndpoint)
 	ts.getMetrics(t, "cpu-endpoint-1")
 
@@ -121,7 +121,7 @@ func TestFaultStatus(t *testing.T) {
 
 func TestFaultOverHTTPAndClear(t *testing.T) {
 	ts := newTestServer(t, testConfig())
-	ts.patchFault(t, faultEndpoint, `{"mode":"status","status":429,"retry_after":"5"}`)
+	ts.patchFault(t, `{"mode":"status","status":429,"retry_after":"5"}`)
 	resp, _ := ts.get(t, metricsPath(faultEndpoint), testToken)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 	assert.Equal(t, "5", resp.Header.Get("Retry-After"))
@@ -131,11 +131,11 @@ func TestFaultOverHTTPAndClear(t *testing.T) {
 	resp, _ = ts.get(t, metricsPath(faultEndpoint), testToken)
 	require.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
 
-	ts.patchFault(t, faultEndpoint, `null`)
+	ts.patchFault(t, `null`)
 	require.NoError(t, parseError(ts.getMetrics(t, faultEndpoint)))
 	assert.Contains(t, ts.sim.Truth().Endpoints, faultEndpoint)
 
-	ts.patchFault(t, faultEndpoint, `{"mode":"malformed"}`)
+	ts.patchFault(t, `{"mode":"malformed"}`)
 	require.Error(t, parseError(ts.getMetrics(t, faultEndpoint)))
 	require.NoError(t, ts.sim.SetFault(faultEndpoint, nil))
 	require.NoError(t, parseError(ts.getMetrics(t, faultEndpoint)))
@@ -146,7 +146,7 @@ func TestFaultOverHTTPAndClear(t *testing.T) {
 func TestFaultSlowHeaders(t *testing.T) {
 	ts := newTestServer(t, testConfig())
 	const delay = 200 * time.Millisecond
-	ts.patchFault(t, faultEndpoint, `{"mode":"slow_headers","delay":"200ms"}`)
+	ts.patchFault(t, `{"mode":"slow_headers","delay":"200ms"}`)
 	start := time.Now()
 	body := ts.getMetrics(t, faultEndpoint)
 	assert.GreaterOrEqual(t, time.Since(start), delay)
@@ -167,7 +167,7 @@ func TestFaultSlowHeadersHonoursCancellation(t *testing.T) {
 	defer client.CloseIdleConnections()
 	resp, err := client.Do(req)
 	if resp != nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 	}
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	// httptest.Server.Close in the cleanup waits for the handler: it must
@@ -200,7 +200,7 @@ func TestFaultSlowHeadersCutShortByClose(t *testing.T) {
 			return
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		answers <- answer{status: resp.StatusCode}
 	}()
 	require.Eventually(t, func() bool { return sim.Stats().Requests.Metrics == 1 }, 5*time.Second, 5*time.Millisecond)
@@ -227,7 +227,7 @@ func TestFaultSlowBody(t *testing.T) {
 	start := time.Now()
 	resp, err := client.Do(req)
 	require.NoError(t, err)
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	assert.Less(t, time.Since(start), delay, "headers come at once")
 	assert.Equal(t, int64(len(normal)), resp.ContentLength)
 
@@ -258,7 +258,7 @@ func TestFaultSlowBodyHonoursCancellation(t *testing.T) {
 	cancel()
 	_, err = io.ReadAll(resp.Body)
 	require.Error(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	start := time.Now()
 	ts.http.Close() // waits for the handler
 	assert.Less(t, time.Since(start), 10*time.Second)
@@ -267,7 +267,7 @@ func TestFaultSlowBodyHonoursCancellation(t *testing.T) {
 func TestFaultTruncated(t *testing.T) {
 	ts := newTestServer(t, testConfig())
 	normal := normalBody(t, ts, faultEndpoint)
-	ts.patchFault(t, faultEndpoint, `{"mode":"truncated"}`)
+	ts.patchFault(t, `{"mode":"truncated"}`)
 	resp, body, err := ts.rawGet(t, faultEndpoint)
 	require.ErrorIs(t, err, io.ErrUnexpectedEOF)
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
@@ -279,7 +279,7 @@ func TestFaultTruncated(t *testing.T) {
 func TestFaultMalformed(t *testing.T) {
 	ts := newTestServer(t, testConfig())
 	normal := normalBody(t, ts, faultEndpoint)
-	ts.patchFault(t, faultEndpoint, `{"mode":"malformed"}`)
+	ts.patchFault(t, `{"mode":"malformed"}`)
 	body := ts.getMetrics(t, faultEndpoint)
 	require.Error(t, parseError(body))
 	text := string(body)
@@ -303,7 +303,7 @@ func TestFaultDuplicateSeries(t *testing.T) {
 	line := string(normal[start:end])
 	require.True(t, strings.HasPrefix(line, metricCPUUsage+`{served_entity_name="`), line)
 
-	ts.patchFault(t, faultEndpoint, `{"mode":"duplicate_series"}`)
+	ts.patchFault(t, `{"mode":"duplicate_series"}`)
 	body := string(ts.getMetrics(t, faultEndpoint))
 	assert.Equal(t, 2, strings.Count(body, line))
 	assert.Equal(t, string(normal[:end])+line+string(normal[end:]), body)
@@ -348,7 +348,7 @@ func TestFaultHugeBody(t *testing.T) {
 	assert.Contains(t, ts.sim.Truth().Endpoints, faultEndpoint)
 
 	const series = 5000
-	ts.patchFault(t, faultEndpoint, `{"mode":"huge_body","size":5000,"padding_series":true}`)
+	ts.patchFault(t, `{"mode":"huge_body","size":5000,"padding_series":true}`)
 	families := parseExposition(t, ts.getMetrics(t, faultEndpoint))
 	filler := families[fillerGaugeName].GetMetric()
 	require.Len(t, filler, series)
@@ -365,7 +365,7 @@ func TestFaultHugeBody(t *testing.T) {
 func TestFaultGzipBomb(t *testing.T) {
 	ts := newTestServer(t, testConfig())
 	const size = 16 << 20
-	ts.patchFault(t, faultEndpoint, `{"mode":"gzip_bomb","size":16777216}`)
+	ts.patchFault(t, `{"mode":"gzip_bomb","size":16777216}`)
 	resp, wire, err := ts.rawGet(t, faultEndpoint)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
@@ -409,7 +409,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 
 func TestFaultInvalidUTF8(t *testing.T) {
 	ts := newTestServer(t, testConfig())
-	ts.patchFault(t, faultEndpoint, `{"mode":"invalid_utf8"}`)
+	ts.patchFault(t, `{"mode":"invalid_utf8"}`)
 	body := ts.getMetrics(t, faultEndpoint)
 	assert.False(t, utf8.Valid(body))
 	assert.Contains(t, string(body), "-model-1\xff\xfe\"}")
@@ -419,7 +419,7 @@ func TestFaultInvalidUTF8(t *testing.T) {
 
 func TestFaultHTMLLogin(t *testing.T) {
 	ts := newTestServer(t, testConfig())
-	ts.patchFault(t, faultEndpoint, `{"mode":"html_login"}`)
+	ts.patchFault(t, `{"mode":"html_login"}`)
 	resp, body := ts.get(t, metricsPath(faultEndpoint), testToken)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
@@ -464,7 +464,7 @@ func TestFaultManyLabels(t *testing.T) {
 	assert.Len(t, long[0].GetLabel()[0].GetValue(), 10000)
 	assert.Contains(t, ts.sim.Truth().Endpoints, faultEndpoint)
 
-	ts.patchFault(t, faultEndpoint, `{"mode":"many_labels","labels":3}`)
+	ts.patchFault(t, `{"mode":"many_labels","labels":3}`)
 	families = parseExposition(t, ts.getMetrics(t, faultEndpoint))
 	assert.Len(t, families[manyLabelsGauge].GetMetric()[0].GetLabel(), 3)
 	assert.NotContains(t, families, longLabelGauge)
@@ -525,7 +525,7 @@ func TestFaultOnEndpointWithoutMetrics(t *testing.T) {
 
 func TestFaultValidation(t *testing.T) {
 	ts := newTestServer(t, testConfig())
-	ts.patchFault(t, faultEndpoint, `{"mode":"status","status":503}`)
+	ts.patchFault(t, `{"mode":"status","status":503}`)
 	tests := map[string]struct{ body, mentions string }{
 		"missing mode":         {`{}`, "fault.mode"},
 		"unknown mode":         {`{"mode":"explode"}`, "fault.mode"},
@@ -627,7 +627,7 @@ func TestFaultsSwitchDuringScrapes(t *testing.T) {
 					continue
 				}
 				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close()
 			}
 		})
 	}

@@ -97,7 +97,7 @@ func parseScheduleEntry(entry string) (ScheduledEvent, error) {
 	if !ok {
 		return ScheduledEvent{}, errors.New("missing :event after the endpoint name: want " + scheduleSyntax)
 	}
-	if err := validateEndpointName(endpoint); err != nil {
+	if err = validateEndpointName(endpoint); err != nil {
 		return ScheduledEvent{}, err
 	}
 	name, query, _ := strings.Cut(eventText, "?")

@@ -155,7 +155,7 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	return listener.Addr(), nil
 }
 
-// Close stops the server started by Start, waiting briefly for in-flight
+// Close stops the server started by Start, waiting a short while for in-flight
 // requests; pending response delays are cut short. It is safe to call more
 // than once, and without Start.
 func (s *Server) Close() error {

@@ -32,7 +32,7 @@ func TestPatchEndpointState(t *testing.T) {
 	assert.Equal(t, ts.detail(t, name), jsonObject(t, body), "PATCH answers the get body")
 
 	wantState := map[string]any{"ready": "NOT_READY", "config_update": "UPDATE_FAILED"}
-	assert.Equal(t, wantState, ts.listItems(t, testToken)[name]["state"])
+	assert.Equal(t, wantState, ts.listItems(t)[name]["state"])
 	detail := ts.detail(t, name)
 	assert.Equal(t, wantState, detail["state"])
 	states := entityStates(t, detail)
@@ -56,7 +56,7 @@ func TestPatchEndpointState(t *testing.T) {
 	fresh := newTestServer(t, testConfig())
 	assert.Equal(t, fresh.detail(t, name), ts.detail(t, name))
 
-	for other, item := range ts.listItems(t, testToken) {
+	for other, item := range ts.listItems(t) {
 		assert.Equal(t, map[string]any{"ready": "READY", "config_update": "NOT_UPDATING"}, item["state"], other)
 	}
 	// The metrics are unaffected by the state.
@@ -71,7 +71,7 @@ func TestPatchEveryEnumValue(t *testing.T) {
 	}
 	for _, update := range configUpdateStates {
 		ts.mustControl(t, http.MethodPatch, "/simulator/endpoints/cpu-endpoint-0", `{"config_update":"`+update+`"}`, http.StatusOK)
-		assert.Equal(t, update, ts.listItems(t, testToken)["cpu-endpoint-0"]["state"].(map[string]any)["config_update"])
+		assert.Equal(t, update, ts.listItems(t)["cpu-endpoint-0"]["state"].(map[string]any)["config_update"])
 	}
 	for deployment, message := range deploymentMessages {
 		ts.mustControl(t, http.MethodPatch, "/simulator/endpoints/cpu-endpoint-0",
@@ -121,7 +121,7 @@ func TestMetricsStatusToggle(t *testing.T) {
 		assert.Equal(t, "RESOURCE_DOES_NOT_EXIST", apiErr.ErrorCode)
 		assert.Equal(t, "Serving endpoint cpu-endpoint-0 has no metrics", apiErr.Message)
 	}
-	assert.Contains(t, ts.listItems(t, testToken), name, "the endpoint itself still exists")
+	assert.Contains(t, ts.listItems(t), name, "the endpoint itself still exists")
 	ts.detail(t, name)
 	assert.Empty(t, ts.sim.Truth().Endpoints, "a 404 serves no window")
 	assert.Equal(t, int64(3), ts.sim.Requests()[name][testStaticLabel(testToken)], "every attempt is counted")

@@ -32,6 +32,7 @@ const (
 	variantStream     = "\x00variant"
 	scaleToZeroStream = "\x00scale-to-zero"
 	customScoreStream = "\x00custom-score"
+	timeoutStream     = "\x00timeout"
 )
 
 const (
@@ -46,6 +47,9 @@ const (
 	// the smaller of the two.
 	minQueueShare = 0.01
 	maxQueueShare = 0.15
+	// timeoutStepTenths places timed-out requests past the last bound (600000 ms): 1 or 2 of them take 650 or
+	// 1300 s (plus a tenth each, so they differ).
+	timeoutStepTenths = 6_500_000
 )
 
 // seededRand returns a generator whose whole stream is a pure function of
@@ -63,7 +67,7 @@ func seededRand(seed int64, endpointName, stream string, windowIndex int64) *ran
 	_, _ = h.Write(buf[:])
 	sum := h.Sum64()
 	// PCG wants two words; a fixed odd constant decorrelates the second.
-	return rand.New(rand.NewPCG(sum, sum^0x9e3779b97f4a7c15))
+	return rand.New(rand.NewPCG(sum, sum^0x9e3779b97f4a7c15)) //nolint:gosec // G404: reproducible from the seed by design
 }
 
 // scaledToZero reports whether the endpoint had no replica during the
@@ -144,8 +148,13 @@ func drawEntityWindow(seed int64, ep *endpoint, entity *servedEntity, windowInde
 
 	medianMillis := minMedianLatencyMillis * math.Pow(medianLatencySpread, rng.Float64())
 	mu := math.Log(medianMillis)
-	for range values.requests {
+	timeouts := timedOutRequests(seed, ep, entity, windowIndex, values.requests)
+	for i := range values.requests {
 		latencyTenths := max(1, int64(math.Round(10*math.Exp(mu+latencySigma*rng.NormFloat64()))))
+		if i < timeouts {
+			// The draw above still happens, so every other request keeps the value it always had.
+			latencyTenths = int64(timeouts)*timeoutStepTenths + int64(i)
+		}
 		queueShare := minQueueShare + (maxQueueShare-minQueueShare)*rng.Float64()
 		values.latency.observe(latencyTenths)
 		values.queueTime.observe(int64(math.Round(float64(latencyTenths) * queueShare)))
@@ -159,6 +168,13 @@ func drawEntityWindow(seed int64, ep *endpoint, entity *servedEntity, windowInde
 		values.gpuMemoryPercent = append(values.gpuMemoryPercent, percentBetween(rng, 10, 95))
 	}
 	return values
+}
+
+// timedOutRequests is how many of the window's requests ran past the last finite bucket bound: 0 to 2, from a
+// stream of their own. Without them the +Inf bucket always equals the last finite one, and a pipeline that
+// dropped or misplaced the overflow bucket would pass every check.
+func timedOutRequests(seed int64, ep *endpoint, entity *servedEntity, windowIndex int64, requests int) int {
+	return min(requests, seededRand(seed, ep.name, timeoutStream+entity.name, windowIndex).IntN(3))
 }
 
 // percentBetween draws a percentage rounded to 0.01, so the text form is

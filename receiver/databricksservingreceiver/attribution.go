@@ -55,8 +55,9 @@ func isEntityLabel(key, learned string) bool {
 }
 
 // unknownEntities returns the served entity names a body's samples carry that the endpoint's description lacks,
-// in order of appearance. It allocates nothing when there are none.
-func (ep *endpointState) unknownEntities(families []exposition.Family) []string {
+// in order of appearance, at most limit of them (a hostile body may name thousands, and each name is looked up
+// in the list found so far). It allocates nothing when there are none.
+func (ep *endpointState) unknownEntities(families []exposition.Family, limit int) []string {
 	var unknown []string
 	for i := range families {
 		for j := range families[i].Samples {
@@ -66,6 +67,9 @@ func (ep *endpointState) unknownEntities(families []exposition.Family) []string 
 				}
 				if _, described := ep.resources.entities[l.Value]; described || containsString(unknown, l.Value) {
 					continue
+				}
+				if len(unknown) == limit {
+					return unknown
 				}
 				unknown = append(unknown, l.Value)
 			}
@@ -87,7 +91,9 @@ func containsString(values []string, v string) bool {
 // describes the endpoint again when the description lacks one (at most once every redescribeInterval), and
 // gives the entities still unknown a provisional resource.
 func (s *servingScraper) attribute(ctx context.Context, ep *endpointState, c *converter, families []exposition.Family, now time.Time) {
-	unknown := ep.unknownEntities(families)
+	// One more than the cap allows: enough to tell that a body names too many.
+	limit := s.cfg.Limits.MaxServedEntities + 1
+	unknown := ep.unknownEntities(families, limit)
 	if len(unknown) == 0 {
 		return
 	}
@@ -97,13 +103,24 @@ func (s *servingScraper) attribute(ctx context.Context, ep *endpointState, c *co
 		if err == nil && desc.Name == ep.name {
 			ep.setDescription(desc, s.newResources(desc), c.stale)
 			s.finder.Remember(desc)
-			unknown = ep.unknownEntities(families)
+			unknown = ep.unknownEntities(families, limit)
 		} else if err != nil {
 			s.logger.Debug("Could not describe a serving endpoint whose metrics name a new served entity",
 				zap.String("endpoint", ep.name), zap.Error(err))
 		}
 	}
+	// Provisional resources count towards limits.max_served_entities with the described ones: each carries the
+	// endpoint's tags, and they are kept while the endpoint is. The samples of the entities refused stay on the
+	// endpoint's resource.
+	room := s.cfg.Limits.MaxServedEntities - len(ep.resources.entities) - len(ep.resources.provisional)
 	for _, name := range unknown {
+		if _, known := ep.resources.provisional[name]; !known {
+			if room <= 0 {
+				c.entitiesRefused++
+				continue
+			}
+			room--
+		}
 		ep.resources.provisionalFor(name, ep.description)
 	}
 }

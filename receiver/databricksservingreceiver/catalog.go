@@ -63,48 +63,42 @@ type metricDef struct {
 // become databricks_serving_request_count_total in Prometheus, the built-in request counter's name.
 const unmappedNamespace = "databricks.serving.unmapped."
 
-// knownFamilies maps the Databricks exposition families to what the receiver emits. The descriptions and units
-// of the mdatagen-declared metrics must match metadata.yaml; catalog_test.go checks that they do.
+// knownFamilies maps the Databricks exposition families to what the receiver emits. The description, unit and
+// type of each metric declared in metadata.yaml come from there (shapes.go); catalog_test.go checks that each
+// kind emits the type metadata.yaml declares. Only the histograms, which mdatagen cannot declare, are described
+// here.
 var knownFamilies = map[string]metricDef{
 	"cpu_usage_percentage": {
-		name: "databricks.serving.cpu.utilization", unit: "%", kind: kindGauge,
-		description: "Average CPU utilization across the endpoint's replicas during the window (Databricks' cpu_usage_percentage).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingCPUUtilization.Enabled },
+		name: "databricks.serving.cpu.utilization", kind: kindGauge,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingCPUUtilization.Enabled },
 	},
 	"mem_usage_percentage": {
-		name: "databricks.serving.memory.utilization", unit: "%", kind: kindGauge,
-		description: "Average memory utilization across the endpoint's replicas during the window (Databricks' mem_usage_percentage).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingMemoryUtilization.Enabled },
+		name: "databricks.serving.memory.utilization", kind: kindGauge,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingMemoryUtilization.Enabled },
 	},
 	"gpu_usage_percentage": {
-		name: "databricks.serving.gpu.utilization", unit: "%", kind: kindGauge,
-		description: "GPU utilization per GPU, averaged across replicas during the window (Databricks' gpu_usage_percentage).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingGpuUtilization.Enabled },
+		name: "databricks.serving.gpu.utilization", kind: kindGauge,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingGpuUtilization.Enabled },
 	},
 	"gpu_memory_usage_percentage": {
-		name: "databricks.serving.gpu.memory.utilization", unit: "%", kind: kindGauge,
-		description: "GPU memory utilization per GPU, averaged across replicas during the window (Databricks' gpu_memory_usage_percentage).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingGpuMemoryUtilization.Enabled },
+		name: "databricks.serving.gpu.memory.utilization", kind: kindGauge,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingGpuMemoryUtilization.Enabled },
 	},
 	"provisioned_concurrent_requests_total": {
-		name: "databricks.serving.provisioned_concurrency", unit: "{request}", kind: kindGauge,
-		description: "Provisioned concurrency of the endpoint during the window (Databricks' provisioned_concurrent_requests_total, a gauge despite its name).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingProvisionedConcurrency.Enabled },
+		name: "databricks.serving.provisioned_concurrency", kind: kindGauge,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingProvisionedConcurrency.Enabled },
 	},
 	"request_count_total": {
-		name: "databricks.serving.request.count", unit: "{request}", kind: kindWindowedSum,
-		description: "Requests served since the receiver started counting. Databricks reports the count of the last minute (request_count_total); the receiver adds each minute exactly once.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestCount.Enabled },
+		name: "databricks.serving.request.count", kind: kindWindowedSum,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestCount.Enabled },
 	},
 	"request_4xx_count_total": {
-		name: "databricks.serving.request.error.count", unit: "{request}", kind: kindWindowedSum,
-		description:    errorCountDescription,
+		name: "databricks.serving.request.error.count", kind: kindWindowedSum,
 		extraAttribute: &[2]string{"status_class", "4xx"},
 		enabled:        func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestErrorCount.Enabled },
 	},
 	"request_5xx_count_total": {
-		name: "databricks.serving.request.error.count", unit: "{request}", kind: kindWindowedSum,
-		description:    errorCountDescription,
+		name: "databricks.serving.request.error.count", kind: kindWindowedSum,
 		extraAttribute: &[2]string{"status_class", "5xx"},
 		enabled:        func(m metadata.MetricsConfig) bool { return m.DatabricksServingRequestErrorCount.Enabled },
 	},
@@ -118,57 +112,50 @@ var knownFamilies = map[string]metricDef{
 	},
 }
 
-const errorCountDescription = "Requests answered with a 4xx or 5xx status since the receiver started counting. Databricks reports the count of the last minute (request_4xx_count_total, request_5xx_count_total); the receiver adds each minute exactly once."
-
 // The metrics the receiver computes itself, from the endpoint descriptions and its own scrapes.
 var (
 	endpointStateMetric = metricDef{
-		name: "databricks.serving.endpoint.state", unit: "{state}", kind: kindState,
-		description: "Readiness of the endpoint, READY or NOT_READY (1 for the current state, 0 for the other).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingEndpointState.Enabled },
+		name: "databricks.serving.endpoint.state", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingEndpointState.Enabled },
 	}
 	configUpdateStateMetric = metricDef{
-		name: "databricks.serving.endpoint.config_update.state", unit: "{state}", kind: kindState,
-		description: "Configuration update state of the endpoint: NOT_UPDATING, IN_PROGRESS, UPDATE_FAILED or UPDATE_CANCELED (1 for the current state, 0 for the others).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingEndpointConfigUpdateState.Enabled },
+		name: "databricks.serving.endpoint.config_update.state", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingEndpointConfigUpdateState.Enabled },
 	}
 	deploymentStateMetric = metricDef{
-		name: "databricks.serving.served_entity.deployment.state", unit: "{state}", kind: kindState,
-		description: "Deployment state of the served entity: DEPLOYMENT_READY, DEPLOYMENT_CREATING, DEPLOYMENT_RECOVERING, DEPLOYMENT_FAILED or DEPLOYMENT_ABORTED (1 for the current state, 0 for the others).",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingServedEntityDeploymentState.Enabled },
+		name: "databricks.serving.served_entity.deployment.state", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingServedEntityDeploymentState.Enabled },
 	}
 	scrapeUpMetric = metricDef{
-		name: "databricks.serving.scrape.up", unit: "{status}", kind: kindState,
-		description: "1 if the last scrape of the endpoint's metrics succeeded, 0 if it failed (then error.type says why). Like Prometheus' up: an endpoint not collected for 5 minutes is max_over_time(...[5m]) < 1.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeUp.Enabled },
+		name: "databricks.serving.scrape.up", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeUp.Enabled },
 	}
 	scrapeDurationMetric = metricDef{
-		name: "databricks.serving.scrape.duration", unit: "s", kind: kindGauge,
-		description: "How long the last scrape of the endpoint's metrics took.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeDuration.Enabled },
+		name: "databricks.serving.scrape.duration", kind: kindGauge,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeDuration.Enabled },
 	}
 	scrapeSamplesMetric = metricDef{
-		name: "databricks.serving.scrape.samples", unit: "{sample}", kind: kindState,
-		description: "How many samples the last scrape of the endpoint's metrics yielded.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeSamples.Enabled },
+		name: "databricks.serving.scrape.samples", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingScrapeSamples.Enabled },
 	}
 	windowsMissedMetric = metricDef{
-		name: "databricks.serving.windows.missed", unit: "{window}", kind: kindComputedSum,
-		description: "Windows (minutes) the endpoint served that the receiver never scraped, since it started watching the endpoint: Databricks serves only the last minute, so a minute missed by failed scrapes, backoff or a collector restart is gone, and every total lacks it. Alert on increase(...) > 0.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWindowsMissed.Enabled },
+		name: "databricks.serving.windows.missed", kind: kindComputedSum,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingWindowsMissed.Enabled },
 	}
 	workspaceUpMetric = metricDef{
-		name: "databricks.serving.workspace.up", unit: "{status}", kind: kindState,
-		description: "1 if the receiver's last attempt to list the workspace's serving endpoints succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first listing fails, so credentials failing is an alert from the first minute.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceUp.Enabled },
+		name: "databricks.serving.workspace.up", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceUp.Enabled },
 	}
 	workspaceEndpointsMetric = metricDef{
-		name: "databricks.serving.workspace.endpoints", unit: "{endpoint}", kind: kindState,
-		description: "How many serving endpoints the workspace's last good list had (selection=discovered) and how many of them this receiver scrapes (selection=selected). Written every cycle: 0 selected is the alert for a filter or shard that matches nothing.",
-		enabled:     func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceEndpoints.Enabled },
+		name: "databricks.serving.workspace.endpoints", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceEndpoints.Enabled },
+	}
+	limitExceededMetric = metricDef{
+		name: "databricks.serving.limit.exceeded", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingLimitExceeded.Enabled },
 	}
 	// computedMetrics lists them for the catalog test.
-	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric, workspaceUpMetric, workspaceEndpointsMetric}
+	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric, workspaceUpMetric, workspaceEndpointsMetric, limitExceededMetric}
 )
 
 // The states Databricks documents; a state it adds later is emitted as reported.

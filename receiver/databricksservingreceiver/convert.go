@@ -57,8 +57,7 @@ func (g *outputGroup) metric(def metricDef) (pmetric.Metric, error) {
 	}
 	m := g.scope.Metrics().AppendEmpty()
 	m.SetName(def.name)
-	m.SetDescription(def.description)
-	m.SetUnit(def.unit)
+	describe(m, def)
 	switch def.kind.metricType() {
 	case pmetric.MetricTypeGauge:
 		m.SetEmptyGauge()
@@ -92,6 +91,15 @@ type converter struct {
 	rejected []error           // samples that were not added, e.g. a negative count
 	late     int               // windows dropped because they arrived too late
 	newest   pcommon.Timestamp // the newest plausible sample timestamp of the body (0 when none)
+	// maxSeries is limits.max_series; refused counts the samples whose new series it refused.
+	maxSeries int
+	refused   int
+	// budget is the workspace's series budget this cycle (nil: none); refusedWorkspace counts the samples whose
+	// new series it refused.
+	budget           *seriesBudget
+	refusedWorkspace int
+	// entitiesRefused counts the served entities the body named beyond limits.max_served_entities.
+	entitiesRefused int
 
 	// Scratch space reused from sample to sample: the series key, sorted labels, a histogram window.
 	keyBuf    []byte
@@ -109,6 +117,7 @@ func newConverter(ep *endpointState, cfg *Config, scopeVersion string, out pmetr
 		groups:        map[*resourceTemplate]*outputGroup{},
 		stale:         newStaleWriter(scopeVersion, out),
 		now:           now,
+		maxSeries:     cfg.Limits.MaxSeries,
 	}
 }
 
@@ -136,6 +145,13 @@ func (c *converter) convertFamilies(families []exposition.Family) {
 					c.late++
 					continue
 				}
+				if errors.Is(err, errSeriesLimit) {
+					c.refused++
+					continue
+				}
+				if errors.Is(err, errWorkspaceSeriesLimit) {
+					continue // counted by sampleSeries
+				}
 				c.rejected = append(c.rejected, fmt.Errorf("%s%s: %w", f.Name, labelString(s.Labels), err))
 			}
 		}
@@ -151,7 +167,14 @@ func (c *converter) convertSample(def metricDef, typ dto.MetricType, s *expositi
 	if matchedKey != "" {
 		c.ep.entityLabel = matchedKey
 	}
+	refusedBefore := c.refusedWorkspace
 	ref := c.sampleSeries(tmpl, def, s.Labels)
+	switch {
+	case ref == nil && c.refusedWorkspace > refusedBefore:
+		return errWorkspaceSeriesLimit
+	case ref == nil:
+		return errSeriesLimit
+	}
 	switch def.kind {
 	case kindGauge:
 		value, ok := sampleValue(typ, s)
@@ -208,8 +231,8 @@ func (c *converter) convertHistogram(ref *seriesRef, typ dto.MetricType, window 
 	em, total, err := c.ep.acc.AddHistogram(ref.series(), window, h, c.ep.baseline)
 	c.endStream(em)
 	if em.Resumed {
-		if err := c.appendHistogram(ref, em.Start, em.ResumedAt, em.ResumedHistogram); err != nil {
-			return err
+		if appendErr := c.appendHistogram(ref, em.Start, em.ResumedAt, em.ResumedHistogram); appendErr != nil {
+			return appendErr
 		}
 	}
 	if err != nil || !em.Emit {
@@ -280,10 +303,22 @@ func (c *converter) window(s *exposition.Sample) (pcommon.Timestamp, error) {
 
 var errNotANumber = errors.New("the sample is not a number (a histogram or summary where a gauge or count was expected)")
 
+// errSeriesLimit refuses a sample whose series would be new while the endpoint holds limits.max_series.
+var errSeriesLimit = errors.New("new series refused: the endpoint holds limits.max_series series")
+
+// errWorkspaceSeriesLimit refuses a sample whose series would be new while the workspace's endpoints hold
+// limits.max_workspace_series series together.
+var errWorkspaceSeriesLimit = errors.New("new series refused: the workspace holds limits.max_workspace_series series")
+
 // sampleSeries returns the stream record of a sample, creating it with its attributes on first sight: the
-// attribute set of a stream is built once, not for every point.
+// attribute set of a stream is built once, not for every point. It returns nil for a new series while the
+// endpoint holds limits.max_series series: series live idleSeriesLifetime after their last sample, so label sets
+// that change on every scrape would otherwise pile up without bound. The series already held go on. The
+// receiver's computed series count towards the cap but are never refused (scrape health must always be
+// written); there are a few per endpoint and served entity, so they take the total past it by little.
 func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels []exposition.Label) *seriesRef {
 	b := c.streamKeyPrefix(tmpl, def)
+	pairsAt := len(b)
 	if def.extraAttribute != nil {
 		b = appendPair(b, def.extraAttribute[0], def.extraAttribute[1])
 	}
@@ -297,15 +332,49 @@ func (c *converter) sampleSeries(tmpl *resourceTemplate, def metricDef, labels [
 		b = appendPair(b, l.Name, l.Value)
 	}
 	c.keyBuf = b
-	return c.series(b, tmpl, def, false, func() []exposition.Label {
+	if _, known := c.ep.series[string(b)]; !known {
+		if c.maxSeries > 0 && len(c.ep.series) >= c.maxSeries {
+			return nil
+		}
+		if !c.budget.take() {
+			c.refusedWorkspace++
+			return nil
+		}
+	}
+	return c.series(b, tmpl, def, false, func(key string) []exposition.Label {
 		// A copy: the parser reuses the sample's label slice for the next body.
-		attrs := make([]exposition.Label, len(labels), len(labels)+1)
-		copy(attrs, labels)
+		attrs := labelsFromKey(key[pairsAt:], labels)
 		if def.extraAttribute != nil {
 			attrs = append(attrs, exposition.Label{Name: def.extraAttribute[0], Value: def.extraAttribute[1]})
 		}
 		return attrs
 	})
+}
+
+// labelsFromKey returns labels, in their order, with names and values that are substrings of pairs, the label
+// pairs of a stream key (see appendPair), which hold them all: a series keeps its label bytes once, in its key,
+// rather than once more in the parser's strings, which is up to half of what a series of long labels costs (see
+// docs/reliability.md). A label missing from pairs, which cannot happen, is copied as it is.
+func labelsFromKey(pairs string, labels []exposition.Label) []exposition.Label {
+	attrs := make([]exposition.Label, len(labels), len(labels)+1)
+	copy(attrs, labels)
+	// Each pair starts with \xff and separates name from value with \xfe: bytes that UTF-8 never holds.
+	for len(pairs) > 1 && pairs[0] == '\xff' {
+		rest := pairs[1:]
+		end := strings.IndexByte(rest, '\xff')
+		if end < 0 {
+			end = len(rest)
+		}
+		name, value, _ := strings.Cut(rest[:end], "\xfe")
+		pairs = rest[end:]
+		for i := range attrs {
+			if attrs[i].Name == name && attrs[i].Value == value {
+				attrs[i] = exposition.Label{Name: name, Value: value}
+				break
+			}
+		}
+	}
+	return attrs
 }
 
 // sourceOffset is where the source key starts in a stream key: after the kind and the resource's key.
@@ -316,7 +385,8 @@ const sourceOffset = 1 + resourceKeyLength + 1
 // follow in name order (appendPair). The source key (from sourceOffset on) is what identifies the series in
 // Databricks: it does not depend on the resource.
 func (c *converter) streamKeyPrefix(tmpl *resourceTemplate, def metricDef) []byte {
-	b := append(c.keyBuf[:0], byte(def.kind))
+	b := c.keyBuf[:0]
+	b = append(b, byte(def.kind))
 	b = append(b, tmpl.key...)
 	b = append(b, '\xfd')
 	return append(b, def.name...)
@@ -325,10 +395,11 @@ func (c *converter) streamKeyPrefix(tmpl *resourceTemplate, def metricDef) []byt
 // series looks up the stream record of key, creating it (with the attributes that attributes returns) when the
 // endpoint has none. The lookup does not allocate; only a new stream does. computed streams (the metrics the
 // receiver computes per resource) are their own source.
-func (c *converter) series(key []byte, tmpl *resourceTemplate, def metricDef, computed bool, attributes func() []exposition.Label) *seriesRef {
+func (c *converter) series(key []byte, tmpl *resourceTemplate, def metricDef, computed bool, attributes func(key string) []exposition.Label) *seriesRef {
 	ref, ok := c.ep.series[string(key)]
 	if !ok {
-		ref = &seriesRef{key: string(key), resource: tmpl, def: def, attrs: attributes()}
+		k := string(key)
+		ref = &seriesRef{key: k, resource: tmpl, def: def, attrs: attributes(k)}
 		ref.source = ref.key[sourceOffset:]
 		if computed {
 			ref.source = ref.key

@@ -70,6 +70,8 @@ type endpointState struct {
 	// endpoint waits out a backoff. upStream is the key of the scrape.up series last written.
 	lastErrorType string
 	upStream      string
+	// limitsWritten are the limits whose databricks.serving.limit.exceeded was last written above 0.
+	limitsWritten map[string]bool
 }
 
 // seriesRef is what the receiver keeps of one output stream between scrapes: its keys in the accumulator, where
@@ -179,7 +181,7 @@ func (ep *endpointState) backOff(now time.Time, interval, limit, retryAfter time
 		}
 		backoff = min(backoff, limit)
 		if jitter && ep.failures > 1 {
-			backoff = time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+			backoff = time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: jitter, not a secret
 		}
 	}
 	ep.retryAt = now.Add(backoff)

@@ -56,6 +56,15 @@ func createDefaultConfig() component.Config {
 			MaxLabels:           defaultMaxLabels,
 			MaxLabelNameLength:  defaultMaxLabelNameLength,
 			MaxLabelValueLength: defaultMaxLabelValueLength,
+			MaxFamilyNameLength: defaultMaxFamilyNameLength,
+			MaxHelpLength:       defaultMaxHelpLength,
+			MaxSeries:           defaultMaxSeries,
+			MaxWorkspaceSeries:  defaultMaxWorkspaceSeries,
+			MaxEndpoints:        defaultMaxEndpoints,
+			MaxServedEntities:   defaultMaxServedEntities,
+			MaxTags:             defaultMaxTags,
+			MaxTagKeyLength:     defaultMaxTagKeyLength,
+			MaxTagValueLength:   defaultMaxTagValueLength,
 		},
 	}
 }

@@ -55,7 +55,7 @@ func (w *simulatedWorkspace) patch(t *testing.T, method, path string, body any) 
 	require.NoError(t, err)
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	require.Less(t, resp.StatusCode, 300, "%s %s", method, path)
 }
 
@@ -84,10 +84,11 @@ func upOf(md pmetric.Metrics, endpoint string) (float64, string, bool) {
 	return 0, "", false
 }
 
-// TestFaultMatrix puts one endpoint into each fault the issue lists and checks what the receiver emits for it,
-// that the failure is reported once while it lasts, and that the other endpoints are unaffected.
+// TestFaultMatrix puts one endpoint into each fault of the fault matrix (docs/reliability.md) and checks what the
+// receiver emits for it, that the failure is reported once while it lasts, and that the other endpoints are
+// unaffected.
 func TestFaultMatrix(t *testing.T) {
-	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		t.Errorf("the redirect target was contacted (Authorization %q): credentials must not follow a redirect to another host", r.Header.Get("Authorization"))
 	}))
 	defer elsewhere.Close()
@@ -276,10 +277,10 @@ func TestTokenRotatedMidRunIsReportedOnceAndRecovers(t *testing.T) {
 	var reports int
 	for range 3 {
 		clock.advance(time.Second)
-		md, err := scrapeOnce(t, s)
-		if err != nil {
+		md, scrapeErr := scrapeOnce(t, s)
+		if scrapeErr != nil {
 			reports++
-			assert.Contains(t, err.Error(), "expired")
+			assert.Contains(t, scrapeErr.Error(), "expired")
 		}
 		up, class, _ := upOf(md, "cpu-endpoint-0")
 		assert.Equal(t, 0.0, up)

@@ -437,7 +437,7 @@ func TestOAuthServicePrincipals(t *testing.T) {
 		configure func(c *Config, tokenURL string)
 		wantScope string
 	}{
-		{"databricks M2M", true, func(c *Config, tokenURL string) {
+		{"databricks M2M", true, func(c *Config, _ string) {
 			c.OAuth = &OAuthConfig{ClientID: "sp-client", ClientSecret: "sp-secret", Scopes: []string{"model-serving"}}
 		}, "model-serving"},
 		{"azure entra id", false, func(c *Config, tokenURL string) {
@@ -548,7 +548,7 @@ func sampleLines(body string) int {
 
 func TestErrorClassesOfTransportFailures(t *testing.T) {
 	// A server that answers too late: the per-request timeout fires.
-	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	slow := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-time.After(2 * time.Second):

@@ -65,12 +65,12 @@ func classifyError(err error) string {
 	case errors.Is(err, workspace.ErrHTMLPage):
 		return errorTypeAuth
 	case errors.As(err, &apiErr):
-		switch {
-		case apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden:
+		switch apiErr.StatusCode {
+		case http.StatusUnauthorized, http.StatusForbidden:
 			return errorTypeAuth
-		case apiErr.StatusCode == http.StatusNotFound:
+		case http.StatusNotFound:
 			return errorTypeNotFound
-		case apiErr.StatusCode == http.StatusTooManyRequests:
+		case http.StatusTooManyRequests:
 			return errorTypeRateLimited
 		default:
 			return errorTypeServerError
@@ -118,6 +118,11 @@ func (c *converter) recordScrapeHealth(start time.Time, duration time.Duration, 
 	c.recordComputed(tmpl, scrapeDurationMetric, "", "", ts, duration.Seconds())
 	c.recordComputed(tmpl, scrapeSamplesMetric, "", "", ts, float64(c.samples))
 	c.recordMissedWindows(tmpl, ts)
+	exceeded := c.trims()
+	if limit := failedLimit(scrapeErr); limit != "" {
+		exceeded = append(exceeded, limitCount{limit: limit, n: 1})
+	}
+	c.recordLimits(tmpl, ts, exceeded)
 }
 
 // recordSkipped is the scrape health of an endpoint that was not asked this cycle because it waits out
@@ -202,7 +207,8 @@ func (c *converter) recordStates(at time.Time) {
 // either), in the converter's key buffer.
 func (c *converter) stateSignature() string {
 	desc := c.ep.description
-	b := append(c.keyBuf[:0], c.ep.resources.endpoint.key...)
+	b := c.keyBuf[:0]
+	b = append(b, c.ep.resources.endpoint.key...)
 	b = appendPair(b, desc.State.Ready, desc.State.ConfigUpdate)
 	for _, entity := range desc.Config.ServedEntities {
 		if tmpl, ok := c.ep.resources.entities[entity.Name]; ok {
@@ -260,7 +266,7 @@ func (c *converter) computedSeries(tmpl *resourceTemplate, def metricDef, attrKe
 		b = appendPair(b, attrKey, attrValue)
 	}
 	c.keyBuf = b
-	return c.series(b, tmpl, def, true, func() []exposition.Label {
+	return c.series(b, tmpl, def, true, func(string) []exposition.Label {
 		if attrKey == "" {
 			return nil
 		}

@@ -136,7 +136,7 @@ func TestABodyWithoutTimestampsIsNotCountedAgainAfterARestart(t *testing.T) {
 	md, err := s.scrape(context.Background()) // the same second body
 	require.NoError(t, err)
 	outputs = append(outputs, md)
-	total := countedTotalWhere(outputs, "databricks.serving.request.count", func(stream string) bool { return true })
+	total := countedTotalWhere(outputs, "databricks.serving.request.count", func(string) bool { return true })
 	assert.Equal(t, 40.0, total, "the second body's 40 requests, once")
 }
 

@@ -48,14 +48,18 @@ type endpointResources struct {
 	provisional map[string]*resourceTemplate
 	cfg         metadata.ResourceAttributesConfig
 	host        string
+	// tagKeys are the attribute names of the endpoint's tags (nil with tags disabled), built once and shared by
+	// every resource of the endpoint, rather than once per served entity.
+	tagKeys []string
 }
 
 func newEndpointResources(cfg metadata.ResourceAttributesConfig, host string, ep workspace.Endpoint) endpointResources {
 	rb := metadata.NewResourceBuilder(cfg)
 	setEndpointAttributes(rb, host, ep)
+	keys := tagAttributeKeys(cfg, ep)
 	out := endpointResources{
-		endpoint: newTemplate(rb.Emit(), cfg, ep), entities: map[string]*resourceTemplate{},
-		provisional: map[string]*resourceTemplate{}, cfg: cfg, host: host,
+		endpoint: newTemplateWithKeys(rb.Emit(), ep, keys), entities: map[string]*resourceTemplate{},
+		provisional: map[string]*resourceTemplate{}, cfg: cfg, host: host, tagKeys: keys,
 	}
 	for _, config := range []workspace.EndpointConfig{ep.Config, ep.PendingConfig} {
 		for _, entity := range config.ServedEntities {
@@ -64,7 +68,7 @@ func newEndpointResources(cfg metadata.ResourceAttributesConfig, host string, ep
 			}
 			setEndpointAttributes(rb, host, ep)
 			setEntityAttributes(rb, entity)
-			out.entities[entity.Name] = newTemplate(rb.Emit(), cfg, ep)
+			out.entities[entity.Name] = newTemplateWithKeys(rb.Emit(), ep, keys)
 			out.entities[entity.Name].entity = entity.Name
 		}
 	}
@@ -105,10 +109,25 @@ func setEntityAttributes(rb *metadata.ResourceBuilder, entity workspace.ServedEn
 }
 
 func newTemplate(res pcommon.Resource, cfg metadata.ResourceAttributesConfig, ep workspace.Endpoint) *resourceTemplate {
-	if cfg.DatabricksServingEndpointTags.Enabled {
-		for _, tag := range ep.Tags {
-			res.Attributes().PutStr(endpointTagAttributePrefix+tag.Key, tag.Value)
-		}
+	return newTemplateWithKeys(res, ep, tagAttributeKeys(cfg, ep))
+}
+
+// tagAttributeKeys returns the attribute names of ep's tags when tags are enabled, nil otherwise.
+func tagAttributeKeys(cfg metadata.ResourceAttributesConfig, ep workspace.Endpoint) []string {
+	if !cfg.DatabricksServingEndpointTags.Enabled {
+		return nil
+	}
+	keys := make([]string, len(ep.Tags))
+	for i, tag := range ep.Tags {
+		keys[i] = endpointTagAttributePrefix + tag.Key
+	}
+	return keys
+}
+
+// newTemplateWithKeys is newTemplate with the tags' attribute names (tagAttributeKeys) built already.
+func newTemplateWithKeys(res pcommon.Resource, ep workspace.Endpoint, tagKeys []string) *resourceTemplate {
+	for i, key := range tagKeys[:min(len(tagKeys), len(ep.Tags))] {
+		res.Attributes().PutStr(key, ep.Tags[i].Value)
 	}
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(fingerprint(res.Attributes())))
@@ -168,7 +187,7 @@ func (r endpointResources) provisionalFor(name string, ep workspace.Endpoint) *r
 	rb := metadata.NewResourceBuilder(r.cfg)
 	setEndpointAttributes(rb, r.host, ep)
 	rb.SetDatabricksServingServedEntityName(name)
-	tmpl := newTemplate(rb.Emit(), r.cfg, ep)
+	tmpl := newTemplateWithKeys(rb.Emit(), ep, r.tagKeys)
 	tmpl.entity = name
 	r.provisional[name] = tmpl
 	return tmpl

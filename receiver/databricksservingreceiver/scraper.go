@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ import (
 
 // idleSeriesLifetime is how long a series that no longer appears in an endpoint's body keeps its cumulative
 // state, and how long a removed endpoint is remembered. Long enough to bridge an endpoint scaled to zero or
-// briefly missing from the list, short enough that churn does not grow memory.
+// missing from the list for a moment, short enough that churn does not grow memory.
 const idleSeriesLifetime = 30 * time.Minute
 
 // servingScraper scrapes the serving endpoints of one workspace.
@@ -61,6 +62,9 @@ type servingScraper struct {
 	cycle    int
 	now      func() time.Time // the clock; tests replace it
 
+	// budget is the cycle's workspace-wide series budget (see seriesBudget), set before the endpoints' scrapes.
+	budget *seriesBudget
+
 	bodies  sync.Pool // *bytes.Buffer, reused across endpoints and cycles
 	parsers sync.Pool // *exposition.Parser, likewise: the bodies of one workspace have the same shape
 }
@@ -83,18 +87,25 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.ClientConfig.TLS.InsecureSkipVerify {
+		s.logger.Warn("tls.insecure_skip_verify is true: the workspace's certificate is not verified, so anyone in the middle " +
+			"can pose as the workspace (or the token endpoint) and receive the token and client secret; configure tls.ca_file instead")
+	}
 	clientConfig := s.clientConfig()
 	httpClient, err := clientConfig.ToClient(ctx, host.GetExtensions(), s.settings.TelemetrySettings)
 	if err != nil {
-		return fmt.Errorf("creating the HTTP client: %w", err)
+		// A proxy_url that does not parse: the error would quote it, credentials and all.
+		return fmt.Errorf("creating the HTTP client: %w", withoutURL(err))
 	}
 	userAgent := "otelcol-databricks-servingreceiver/" + s.settings.BuildInfo.Version
 	s.client = workspace.NewClient(httpClient, base, s.credentials(base.String(), httpClient), userAgent, s.cfg.Limits.MaxBodyBytes)
+	s.client.SetLimits(s.descriptionLimits())
 	// The workspace's identity: its host name, with the port when the URL names one (two workspaces never differ
 	// only by port, but two local simulators or proxies do).
 	s.host = base.Host
 	s.workspace = newWorkspaceState(s.cfg.ResourceAttributes, s.host, s.cfg.Shard)
 	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.cfg.CollectionInterval, s.logger)
+	s.finder.SetMaxEndpoints(s.cfg.Limits.MaxEndpoints)
 	if s.cfg.Storage != nil {
 		return s.openState(ctx, host, *s.cfg.Storage)
 	}
@@ -171,10 +182,10 @@ func (s *servingScraper) shutdown(ctx context.Context) error {
 
 // endpointResult is what one endpoint's scrape produced.
 type endpointResult struct {
-	metrics       pmetric.Metrics
-	rejected      int
-	firstRejected error
-	err           error
+	metrics  pmetric.Metrics
+	rejected []error // samples rejected; their text comes from the body (see redactedErrors)
+	err      error
+	trims    []limitCount // what limits trimmed without failing the scrape
 }
 
 // scrape runs one collection cycle: discover endpoints, scrape them concurrently, merge the results, and save the
@@ -252,6 +263,7 @@ func (s *servingScraper) recordWaiting(ep *endpointState, now time.Time, out pme
 func (s *servingScraper) scrapeEndpoints(ctx context.Context, targets []*endpointState, now time.Time) []endpointResult {
 	results := make([]endpointResult, len(targets))
 	order := s.scrapeOrder(targets)
+	s.budget = newSeriesBudget(s.cfg.Limits.MaxWorkspaceSeries, s.heldSeries())
 	s.cycle++
 	cycleStart := time.Now()
 	var next atomic.Int64
@@ -284,31 +296,58 @@ func (s *servingScraper) report(ep *endpointState, r endpointResult, errs *scrap
 	condition := conditionOf(r)
 	if condition == ep.condition {
 		if condition != "" {
-			s.logger.Debug("Serving endpoint still failing", zap.String("endpoint", ep.name), zap.String("condition", condition))
+			s.logger.Debug("Serving endpoint still failing", zap.String("endpoint", ep.name), zap.String("condition", condition),
+				zap.Strings("rejected", s.redactedErrors(r.rejected)))
 		}
 		return
 	}
 	switch {
 	case r.err != nil:
 		errs.AddPartial(1, fmt.Errorf("endpoint %q: %w", ep.name, r.err))
-	case r.rejected > 0:
-		errs.AddPartial(r.rejected, fmt.Errorf("endpoint %q: %d samples rejected, the first: %w", ep.name, r.rejected, r.firstRejected))
-	case ep.condition != "":
+	case len(r.rejected) > 0:
+		// Reported once per condition, like a failure; which samples (at most maxLoggedRejections) is in the
+		// Debug line above while the condition lasts.
+		errs.AddPartial(len(r.rejected), fmt.Errorf("endpoint %q: %d samples rejected, the first: %s", ep.name, len(r.rejected), s.client.Redact(r.rejected[0].Error())))
+	case ep.condition != "" && len(r.trims) == 0:
 		s.logger.Info("Serving endpoint scraped successfully again", zap.String("endpoint", ep.name), zap.String("after", ep.condition))
 	}
+	if len(r.trims) > 0 {
+		// Within the limits the endpoint is scraped; what they dropped is said once, and counted every scrape
+		// by databricks.serving.limit.exceeded.
+		errs.AddPartial(r.trims[0].n, fmt.Errorf("endpoint %q: %s", ep.name, describeTrims(r.trims)))
+	}
 	ep.condition = condition
+}
+
+// maxLoggedRejections bounds how many rejected samples a log line lists.
+const maxLoggedRejections = 10
+
+// redactedErrors is the text of at most maxLoggedRejections errors, each through the client's Redact.
+func (s *servingScraper) redactedErrors(errs []error) []string {
+	if len(errs) == 0 {
+		return nil
+	}
+	out := make([]string, 0, min(len(errs), maxLoggedRejections))
+	for _, err := range errs[:min(len(errs), maxLoggedRejections)] {
+		out = append(out, s.client.Redact(err.Error()))
+	}
+	return out
 }
 
 // conditionOf names an endpoint result's failure for log deduplication: "" when it succeeded. It is the error's
 // class, not its text: the text of a lasting condition varies (timeouts, the next attempt's time).
 func conditionOf(r endpointResult) string {
+	condition := ""
 	switch {
 	case r.err != nil:
-		return classifyError(r.err)
-	case r.rejected > 0:
-		return "rejected samples"
+		condition = classifyError(r.err)
+	case len(r.rejected) > 0:
+		condition = "rejected samples"
 	}
-	return ""
+	if len(r.trims) > 0 {
+		condition += "; limits " + trimsCondition(r.trims)
+	}
+	return condition
 }
 
 // scrapeOrder returns the order in which the cycle scrapes targets (indices into it). With spread_requests, it
@@ -510,6 +549,7 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 	defer s.bodies.Put(body)
 	contentType, err := s.client.FetchMetrics(ctx, ep.name, body)
 	c := newConverter(ep, s.cfg, s.settings.BuildInfo.Version, result.metrics.ResourceMetrics(), now)
+	c.budget = s.budget
 	err = s.processScrape(ctx, ep, c, body.Bytes(), contentType, err, at)
 
 	var apiErr *workspace.APIError
@@ -534,14 +574,9 @@ func (s *servingScraper) scrapeEndpoint(ctx context.Context, ep *endpointState, 
 		s.logger.Debug("Dropped windows that arrived after newer ones were counted",
 			zap.String("endpoint", ep.name), zap.Int("windows", c.late))
 	}
-	if len(c.rejected) > 0 {
-		s.logger.Warn("Rejected samples of a serving endpoint",
-			zap.String("endpoint", ep.name), zap.Error(errors.Join(c.rejected...)))
-	}
-	result.rejected = len(c.rejected)
-	if len(c.rejected) > 0 {
-		result.firstRejected = c.rejected[0]
-	}
+	// Rejected samples and trims are reported by report, once per condition rather than on every scrape.
+	result.rejected = c.rejected
+	result.trims = c.trims()
 	return result
 }
 
@@ -582,9 +617,16 @@ func (s *servingScraper) processScrape(ctx context.Context, ep *endpointState, c
 func (s *servingScraper) convertBody(ctx context.Context, ep *endpointState, c *converter, body []byte, contentType string, now time.Time) error {
 	parser := s.parsers.Get().(*exposition.Parser)
 	defer s.parsers.Put(parser)
+	parser.SetLimits(s.parseLimits())
 	families, err := parser.Parse(body, contentType)
-	if err != nil {
-		return &parseError{err: err}
+	var overLimit *exposition.LimitError
+	switch {
+	case errors.As(err, &overLimit):
+		// The parser stopped where the body broke the limit; the message may quote the body too.
+		return &limitError{msg: s.client.Redact(err.Error()), limit: overLimit.Limit}
+	case err != nil:
+		// The error quotes the body: through Redact, like every error built from an answer.
+		return &parseError{err: errors.New(s.client.Redact(err.Error()))}
 	}
 	stats, err := checkLimits(families, s.cfg.Limits)
 	if err != nil {
@@ -598,4 +640,13 @@ func (s *servingScraper) convertBody(ctx context.Context, ep *endpointState, c *
 	c.convertFamilies(families)
 	ep.baseline = false
 	return nil
+}
+
+// withoutURL drops the URL a *url.Error quotes (e.g. a proxy_url that does not parse): it may carry credentials.
+func withoutURL(err error) error {
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return fmt.Errorf("%s: %w", urlErr.Op, urlErr.Err)
+	}
+	return err
 }

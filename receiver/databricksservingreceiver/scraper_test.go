@@ -212,6 +212,7 @@ func withoutComputedMetrics(c *Config) {
 	c.Metrics.DatabricksServingWindowsMissed.Enabled = false
 	c.Metrics.DatabricksServingWorkspaceUp.Enabled = false
 	c.Metrics.DatabricksServingWorkspaceEndpoints.Enabled = false
+	c.Metrics.DatabricksServingLimitExceeded.Enabled = false
 }
 
 func newTestScraper(t testing.TB, serverURL string, mutate ...func(*Config)) *servingScraper {
@@ -240,7 +241,7 @@ func newRealTimeScraper(t testing.TB, serverURL string, mutate ...func(*Config))
 	return s
 }
 
-func scrapeOnce(t *testing.T, s *servingScraper) (pmetric.Metrics, error) {
+func scrapeOnce(_ *testing.T, s *servingScraper) (pmetric.Metrics, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return s.scrape(ctx)
@@ -420,7 +421,7 @@ func hasWindowMetrics(rm pmetric.ResourceMetrics) bool {
 	for i := 0; i < ms.Len(); i++ {
 		name := ms.At(i).Name()
 		if !strings.HasPrefix(name, "databricks.serving.scrape.") && !strings.HasPrefix(name, "databricks.serving.workspace.") &&
-			!strings.HasSuffix(name, ".state") && name != windowsMissedMetric.name {
+			!strings.HasSuffix(name, ".state") && name != windowsMissedMetric.name && name != limitExceededMetric.name {
 			return true
 		}
 	}

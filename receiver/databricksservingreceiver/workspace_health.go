@@ -56,5 +56,8 @@ func (s *servingScraper) recordWorkspaceHealth(now time.Time, listErr error, out
 	listed, selected := s.finder.Counts()
 	c.recordComputed(ws.resources.endpoint, workspaceEndpointsMetric, "selection", "discovered", ts, float64(listed))
 	c.recordComputed(ws.resources.endpoint, workspaceEndpointsMetric, "selection", "selected", ts, float64(selected))
+	// Written every cycle, 0 while the list is within limits.max_endpoints, like workspace.endpoints: the metric
+	// exists from the first list, so an alert or a dashboard on it never looks at a name nothing wrote.
+	c.recordLimits(ws.resources.endpoint, ts, []limitCount{{limit: "max_endpoints", n: s.finder.Trimmed()}})
 	ws.evictIdle(now, now.Add(-idleSeriesLifetime))
 }

@@ -140,8 +140,8 @@ func TestAThrottledListIsNotAskedBeforeRetryAfterAndTheLastListIsScraped(t *test
 	var reported int
 	for range 20 {
 		clock.advance(time.Second)
-		md, err := scrapeOnce(t, s)
-		if err != nil {
+		md, scrapeErr := scrapeOnce(t, s)
+		if scrapeErr != nil {
 			reported++
 		}
 		up, errorType, _, selected := workspaceHealth(t, md)

@@ -136,8 +136,8 @@ func TestNothingAtOrBeforeTheBaselineIsAdded(t *testing.T) {
 	_, _, err := acc.AddSum(one("a"), minute(5), 10, true)
 	require.NoError(t, err)
 	for _, older := range []pcommon.Timestamp{minute(4), minute(1)} {
-		em, _, err := acc.AddSum(one("a"), older, 3, false)
-		require.ErrorIs(t, err, ErrLateWindow)
+		em, _, lateErr := acc.AddSum(one("a"), older, 3, false)
+		require.ErrorIs(t, lateErr, ErrLateWindow)
 		assert.False(t, em.Emit)
 	}
 	em, _, err := acc.AddSum(one("a"), minute(5), 3, false)
@@ -323,7 +323,7 @@ func TestASourceMovedToAnotherStreamEndsTheOldOneAndNeverCountsAWindowTwice(t *t
 	assert.Equal(t, 7.0, total, "the streams add up: 15 + 7 is what was served after the first window")
 
 	// The labels flip back: the old stream starts again from zero, after its stale marker.
-	em, total, err = acc.AddSum(v3, minute(3), 7, false)
+	em, _, err = acc.AddSum(v3, minute(3), 7, false)
 	require.NoError(t, err)
 	assert.False(t, em.Emit)
 	assert.Equal(t, "v4/requests", em.Ended)
@@ -401,10 +401,10 @@ func TestResetKeepsOnlyWhereEachStreamStopped(t *testing.T) {
 	assert.Equal(t, minute(1), acc.LastWritten(a.Stream))
 	// Clean state: the minute is new again (the receiver treats the next scrape as a baseline, so it is not
 	// added again), and the stream starts again after its last point.
-	em, total, err := acc.AddSum(a, minute(1), 10, true)
+	em, _, err := acc.AddSum(a, minute(1), 10, true)
 	require.NoError(t, err)
 	assert.False(t, em.Emit)
-	em, total, err = acc.AddSum(a, minute(2), 5, false)
+	em, total, err := acc.AddSum(a, minute(2), 5, false)
 	require.NoError(t, err)
 	assert.True(t, em.Opens)
 	assert.Greater(t, em.Start, minute(1))

@@ -154,10 +154,10 @@ func (r *stateReader) uvarint() uint64 {
 	return v
 }
 
-// count reads a length that must fit in what is left (each item takes at least min bytes).
-func (r *stateReader) count(min int) int {
+// count reads a length that must fit in what is left (each item takes at least itemSize bytes).
+func (r *stateReader) count(itemSize int) int {
 	n := r.uvarint()
-	if r.err == nil && n > uint64(len(r.b)/min) {
+	if r.err == nil && n > uint64(len(r.b)/itemSize) {
 		r.err = errCorrupt
 		return 0
 	}

@@ -50,7 +50,65 @@ type Discoverer struct {
 	listErr      error
 	// describeRetryAt is when descriptions may be asked for again after Databricks throttled one.
 	describeRetryAt time.Time
+
+	// Input-driven log lines are written once per condition, not on every refresh (the refresh goroutine alone
+	// uses these): invalidNames are the invalid names of the last list, each reported once while it stays
+	// listed; describeFailing names the endpoints whose description failed at the last refresh.
+	invalidNames    map[string]bool
+	describeFailing string
+
+	// maxEndpoints caps the endpoints taken from a list (see SetMaxEndpoints); trimmed is how many the last
+	// good list had beyond it (guarded by mu).
+	maxEndpoints int
+	trimmed      int
 }
+
+// countedLister is an API that trims the list as it decodes it, and says how many endpoints the list held: the
+// workspace client, which never holds more than the cap in memory.
+type countedLister interface {
+	ListEndpointsCounted(ctx context.Context) ([]workspace.Endpoint, int, error)
+}
+
+// SetMaxEndpoints caps the endpoints taken from the workspace's list (limits.max_endpoints): beyond it, the
+// first by name, so which endpoints are scraped does not depend on the list's order. Call it before Endpoints.
+func (d *Discoverer) SetMaxEndpoints(n int) { d.maxEndpoints = n }
+
+// Trimmed returns how many endpoints the last good list had beyond the cap.
+func (d *Discoverer) Trimmed() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.trimmed
+}
+
+// list lists the workspace's endpoints, at most maxEndpoints (the first by name), and how many it has.
+func (d *Discoverer) list(ctx context.Context) ([]workspace.Endpoint, int, error) {
+	if counted, ok := d.api.(countedLister); ok {
+		return counted.ListEndpointsCounted(ctx)
+	}
+	listed, err := d.api.ListEndpoints(ctx)
+	if err != nil || d.maxEndpoints <= 0 || len(listed) <= d.maxEndpoints {
+		return listed, len(listed), err
+	}
+	listed = slices.Clone(listed)
+	sort.SliceStable(listed, func(i, j int) bool { return listed[i].Name < listed[j].Name })
+	return listed[:d.maxEndpoints], len(listed), nil
+}
+
+// reportTrimmed logs, once each time it changes, that the list had more endpoints than limits.max_endpoints.
+func (d *Discoverer) reportTrimmed(total, kept int) {
+	d.mu.Lock()
+	previous := d.trimmed
+	d.trimmed = total - kept
+	d.mu.Unlock()
+	if total-kept > 0 && total-kept != previous {
+		d.logger.Warn("The workspace lists more serving endpoints than limits.max_endpoints; only the first by name are scraped "+
+			"(databricks.serving.limit.exceeded{limit=max_endpoints} counts the others)",
+			zap.Int("listed", total), zap.Int("max_endpoints", d.maxEndpoints), zap.Int("not_scraped", total-kept))
+	}
+}
+
+// maxLoggedItems bounds the names or errors one log line lists; the line gives their count too.
+const maxLoggedItems = 10
 
 // ThrottledError is returned while a call waits out the Retry-After or backoff of an earlier failure.
 type ThrottledError struct {
@@ -86,7 +144,7 @@ func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []
 	if err != nil {
 		d.listFailures++
 		d.listErr = err
-		d.listRetryAt = now.Add(d.backoff(err, now))
+		d.listRetryAt = now.Add(d.backoff(err))
 		return d.current(), false, err
 	}
 	d.listFailures, d.listErr, d.listRetryAt = 0, nil, time.Time{}
@@ -101,7 +159,7 @@ func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []
 // backoff is how long to wait after the listFailures-th consecutive failed list: the Retry-After Databricks
 // named, else retryBase doubling up to the refresh interval, ±20 % so that collectors do not retry together.
 // The last good list is scraped meanwhile.
-func (d *Discoverer) backoff(err error, now time.Time) time.Duration {
+func (d *Discoverer) backoff(err error) time.Duration {
 	if wait := retryAfter(err); wait > 0 {
 		return wait
 	}
@@ -110,7 +168,7 @@ func (d *Discoverer) backoff(err error, now time.Time) time.Duration {
 		wait *= 2
 	}
 	wait = min(wait, max(d.cfg.RefreshInterval, d.retryBase))
-	return time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: jitter, not a secret
 }
 
 // retryAfter returns the Retry-After of a throttled answer (429 or 503), 0 for any other error.
@@ -180,19 +238,32 @@ func (d *Discoverer) selectEndpoints(ctx context.Context) ([]workspace.Endpoint,
 			candidates = append(candidates, workspace.Endpoint{Name: name})
 		}
 	} else {
-		listed, err := d.api.ListEndpoints(ctx)
+		listed, total, err := d.list(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("listing serving endpoints: %w", err)
 		}
 		d.mu.Lock()
-		d.listed = len(listed)
+		d.listed = total
 		d.mu.Unlock()
+		d.reportTrimmed(total, len(listed))
+		invalid := map[string]bool{}
+		var newlyInvalid []string
 		for _, ep := range listed {
+			if !workspace.ValidEndpointName(ep.Name) {
+				// Not a name Databricks gives: requesting it could reach another path of the API.
+				if !invalid[ep.Name] && !d.invalidNames[ep.Name] {
+					newlyInvalid = append(newlyInvalid, ep.Name)
+				}
+				invalid[ep.Name] = true
+				continue
+			}
 			// Pay-per-token Foundation Model endpoints export no metrics: skipped quietly, by type.
 			if ep.HasMetrics() && d.cfg.Selected(ep) {
 				candidates = append(candidates, ep)
 			}
 		}
+		d.invalidNames = invalid // what the list holds: bounded by it, and a name is reported again if it returns
+		d.reportInvalidNames(newlyInvalid)
 	}
 	selected := candidates[:0]
 	for _, ep := range candidates {
@@ -240,10 +311,48 @@ func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint
 		}()
 	}
 	wg.Wait()
-	if len(failures) > 0 {
-		sort.Strings(failures)
-		d.logger.Warn("Could not describe some serving endpoints; their metadata attributes may be missing or old",
-			zap.Int("endpoints", len(failures)), zap.Strings("errors", failures))
-	}
+	d.reportDescribeFailures(failures)
 	return out
+}
+
+// reportInvalidNames logs, in one line, the listed names that are not serving endpoint names and were not
+// reported before.
+func (d *Discoverer) reportInvalidNames(names []string) {
+	if len(names) == 0 {
+		return
+	}
+	sort.Strings(names)
+	quoted := make([]string, 0, min(len(names), maxLoggedItems))
+	for _, name := range names[:min(len(names), maxLoggedItems)] {
+		quoted = append(quoted, workspace.QuoteName(name))
+	}
+	d.logger.Warn("Skipping listed serving endpoints whose names are not valid endpoint names (1-63 letters, digits, '-' or '_'); "+
+		"Databricks does not create such names, so the list did not come from Databricks as it is (a proxy in between?). Each name is reported once",
+		zap.Int("endpoints", len(names)), zap.Strings("names", quoted))
+}
+
+// reportDescribeFailures logs the describe failures of a refresh when the set of endpoints that failed changed
+// since the last refresh (Debug otherwise): at most maxLoggedItems errors, each through Redact.
+func (d *Discoverer) reportDescribeFailures(failures []string) {
+	sort.Strings(failures)
+	names := make([]string, len(failures))
+	for i, f := range failures {
+		names[i], _, _ = strings.Cut(f, ": ")
+	}
+	condition := strings.Join(names, "\x00")
+	changed := condition != d.describeFailing
+	d.describeFailing = condition
+	if len(failures) == 0 {
+		return
+	}
+	logged := make([]string, 0, min(len(failures), maxLoggedItems))
+	for _, f := range failures[:min(len(failures), maxLoggedItems)] {
+		logged = append(logged, workspace.Redact(f))
+	}
+	log := d.logger.Debug
+	if changed {
+		log = d.logger.Warn
+	}
+	log("Could not describe some serving endpoints; their metadata attributes may be missing or old",
+		zap.Int("endpoints", len(failures)), zap.Strings("errors", logged))
 }

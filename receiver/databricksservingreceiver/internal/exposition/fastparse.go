@@ -52,6 +52,7 @@ func (p *Parser) fastParse(body []byte) bool {
 func (p *Parser) reset() {
 	clear(p.byName)
 	p.n = 0
+	p.lines, p.err = 0, nil
 }
 
 // comment handles a "#" line: HELP and TYPE lines, other comments are skipped.
@@ -71,12 +72,18 @@ func (p *Parser) comment(line []byte) bool {
 	if nameEnd == i || nameEnd == len(line) || !isBlank(line[nameEnd]) {
 		return false // no name, quoted name, or a name alone: leave the edge cases to expfmt
 	}
+	if !p.checkName(line[i:nameEnd]) {
+		return false
+	}
 	f, _, _ := p.family(line[i:nameEnd])
 	text := line[skipBlankIndex(line, nameEnd):]
 	if len(text) == 0 {
 		return false
 	}
 	if isHelp {
+		if !p.checkHelp(f.Name, text) {
+			return false
+		}
 		if f.helped || bytes.IndexByte(text, '\\') >= 0 {
 			return false // a second HELP is an error; escapes are expfmt's to decode
 		}
@@ -111,6 +118,10 @@ func parseType(text []byte) (dto.MetricType, bool) {
 func (p *Parser) sample(line []byte) bool {
 	nameEnd := metricNameEnd(line, 0)
 	if nameEnd == 0 || nameEnd == len(line) || (line[nameEnd] != '{' && !isBlank(line[nameEnd])) {
+		return false
+	}
+	// The limits, as the line is read: a body over one stops here, the rest of it unread.
+	if !p.countSample() || !p.checkName(line[:nameEnd]) {
 		return false
 	}
 	f, isCount, isSum := p.family(line[:nameEnd])
@@ -239,6 +250,9 @@ func (p *Parser) labels(line []byte, i int, typ dto.MetricType, bound *float64, 
 			}
 			*quantile, *hasQuantile = v, true
 		default:
+			if !p.checkLabel(name, value, len(p.scratch)+1) {
+				return 0, false
+			}
 			for _, l := range p.scratch {
 				if l.Name == string(name) {
 					return 0, false // duplicate label names are an error
@@ -380,7 +394,7 @@ func transient(b []byte) string {
 	if len(b) == 0 {
 		return ""
 	}
-	return unsafe.String(&b[0], len(b))
+	return unsafe.String(&b[0], len(b)) //nolint:gosec // G103: audited, see above: the string does not outlive b
 }
 
 func hasSuffix(name []byte, suffix string) bool {

@@ -32,6 +32,9 @@ type Parser struct {
 	sorted   []Family       // the result: the families with samples, by name
 	interned map[string]string
 	trimmed  []byte // the body without trailing blanks, when it had some
+	limits   Limits
+	lines    int   // sample lines of the current body so far
+	err      error // the limit the current body broke, which stops fastParse
 }
 
 // NewParser returns a Parser.
@@ -55,7 +58,20 @@ func (p *Parser) Parse(body []byte, contentType string) ([]Family, error) {
 	if p.fastParse(body) {
 		return p.result(), nil
 	}
-	return parseWithExpfmt(body)
+	if p.err != nil {
+		return nil, p.err // a limit: stopped where it was broken, the rest of the body unread
+	}
+	if err := p.countSampleLines(body); err != nil {
+		return nil, err
+	}
+	families, err := parseWithExpfmt(body)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.checkFamilies(families); err != nil {
+		return nil, err
+	}
+	return families, nil
 }
 
 // trimTrailingBlanks returns body without the spaces and tabs that end its lines. Prometheus' own scrape parser

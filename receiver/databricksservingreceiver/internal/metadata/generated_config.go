@@ -251,6 +251,54 @@ func (ms *DatabricksServingGpuUtilizationMetricConfig) Validate() error {
 	return nil
 }
 
+// DatabricksServingLimitExceededMetricAttributeKey specifies the key of an attribute for the databricks.serving.limit.exceeded metric.
+type DatabricksServingLimitExceededMetricAttributeKey string
+
+const (
+	DatabricksServingLimitExceededMetricAttributeKeyLimit DatabricksServingLimitExceededMetricAttributeKey = "limit"
+)
+
+// DatabricksServingLimitExceededMetricConfig provides config for the databricks.serving.limit.exceeded metric.
+type DatabricksServingLimitExceededMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                             `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingLimitExceededMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingLimitExceededMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingLimitExceededMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingLimitExceededMetricAttributeKeyLimit:
+		default:
+			return fmt.Errorf("metric databricks.serving.limit.exceeded doesn't have an attribute %v, valid attributes: [limit]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // DatabricksServingMemoryUtilizationMetricAttributeKey specifies the key of an attribute for the databricks.serving.memory.utilization metric.
 type DatabricksServingMemoryUtilizationMetricAttributeKey string
 
@@ -703,6 +751,7 @@ type MetricsConfig struct {
 	DatabricksServingEndpointState               DatabricksServingEndpointStateMetricConfig               `mapstructure:"databricks.serving.endpoint.state"`
 	DatabricksServingGpuMemoryUtilization        DatabricksServingGpuMemoryUtilizationMetricConfig        `mapstructure:"databricks.serving.gpu.memory.utilization"`
 	DatabricksServingGpuUtilization              DatabricksServingGpuUtilizationMetricConfig              `mapstructure:"databricks.serving.gpu.utilization"`
+	DatabricksServingLimitExceeded               DatabricksServingLimitExceededMetricConfig               `mapstructure:"databricks.serving.limit.exceeded"`
 	DatabricksServingMemoryUtilization           DatabricksServingMemoryUtilizationMetricConfig           `mapstructure:"databricks.serving.memory.utilization"`
 	DatabricksServingProvisionedConcurrency      DatabricksServingProvisionedConcurrencyMetricConfig      `mapstructure:"databricks.serving.provisioned_concurrency"`
 	DatabricksServingRequestCount                DatabricksServingRequestCountMetricConfig                `mapstructure:"databricks.serving.request.count"`
@@ -742,6 +791,11 @@ func DefaultMetricsConfig() MetricsConfig {
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
 			EnabledAttributes:   []DatabricksServingGpuUtilizationMetricAttributeKey{DatabricksServingGpuUtilizationMetricAttributeKeyServedEntityName, DatabricksServingGpuUtilizationMetricAttributeKeyGpu},
+		},
+		DatabricksServingLimitExceeded: DatabricksServingLimitExceededMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingLimitExceededMetricAttributeKey{DatabricksServingLimitExceededMetricAttributeKeyLimit},
 		},
 		DatabricksServingMemoryUtilization: DatabricksServingMemoryUtilizationMetricConfig{
 			Enabled:             true,

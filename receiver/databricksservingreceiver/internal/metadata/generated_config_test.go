@@ -51,6 +51,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DatabricksServingGpuUtilizationMetricAttributeKey{DatabricksServingGpuUtilizationMetricAttributeKeyServedEntityName, DatabricksServingGpuUtilizationMetricAttributeKeyGpu},
 					},
+					DatabricksServingLimitExceeded: DatabricksServingLimitExceededMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingLimitExceededMetricAttributeKey{DatabricksServingLimitExceededMetricAttributeKeyLimit},
+					},
 					DatabricksServingMemoryUtilization: DatabricksServingMemoryUtilizationMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -147,6 +152,11 @@ func TestMetricsBuilderConfig(t *testing.T) {
 						AggregationStrategy: AggregationStrategyAvg,
 						EnabledAttributes:   []DatabricksServingGpuUtilizationMetricAttributeKey{DatabricksServingGpuUtilizationMetricAttributeKeyServedEntityName, DatabricksServingGpuUtilizationMetricAttributeKeyGpu},
 					},
+					DatabricksServingLimitExceeded: DatabricksServingLimitExceededMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingLimitExceededMetricAttributeKey{DatabricksServingLimitExceededMetricAttributeKeyLimit},
+					},
 					DatabricksServingMemoryUtilization: DatabricksServingMemoryUtilizationMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -218,7 +228,7 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, DatabricksServingWorkspaceEndpointsMetricConfig{}, DatabricksServingWorkspaceUpMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingLimitExceededMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, DatabricksServingWorkspaceEndpointsMetricConfig{}, DatabricksServingWorkspaceUpMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
@@ -279,6 +289,18 @@ func TestDatabricksServingGpuUtilizationMetricsConfig_Validate(t *testing.T) {
 	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.gpu.utilization doesn't have an attribute invalid, valid attributes: [served_entity_name, gpu]")
 
 	cfg = DefaultMetricsConfig().DatabricksServingGpuUtilization
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingLimitExceededMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingLimitExceeded
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingLimitExceededMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.limit.exceeded doesn't have an attribute invalid, valid attributes: [limit]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingLimitExceeded
 	cfg.AggregationStrategy = "invalid"
 	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
 }

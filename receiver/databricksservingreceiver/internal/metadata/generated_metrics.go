@@ -73,6 +73,80 @@ var MapAttributeErrorType = map[string]AttributeErrorType{
 	"internal":     AttributeErrorTypeInternal,
 }
 
+// AttributeLimit specifies the value limit attribute.
+type AttributeLimit int
+
+const (
+	_ AttributeLimit = iota
+	AttributeLimitMaxBodyBytes
+	AttributeLimitMaxSamples
+	AttributeLimitMaxLabels
+	AttributeLimitMaxLabelNameLength
+	AttributeLimitMaxLabelValueLength
+	AttributeLimitMaxFamilyNameLength
+	AttributeLimitMaxHelpLength
+	AttributeLimitMaxSeries
+	AttributeLimitMaxWorkspaceSeries
+	AttributeLimitMaxEndpoints
+	AttributeLimitMaxServedEntities
+	AttributeLimitMaxTags
+	AttributeLimitMaxTagKeyLength
+	AttributeLimitMaxTagValueLength
+)
+
+// String returns the string representation of the AttributeLimit.
+func (av AttributeLimit) String() string {
+	switch av {
+	case AttributeLimitMaxBodyBytes:
+		return "max_body_bytes"
+	case AttributeLimitMaxSamples:
+		return "max_samples"
+	case AttributeLimitMaxLabels:
+		return "max_labels"
+	case AttributeLimitMaxLabelNameLength:
+		return "max_label_name_length"
+	case AttributeLimitMaxLabelValueLength:
+		return "max_label_value_length"
+	case AttributeLimitMaxFamilyNameLength:
+		return "max_family_name_length"
+	case AttributeLimitMaxHelpLength:
+		return "max_help_length"
+	case AttributeLimitMaxSeries:
+		return "max_series"
+	case AttributeLimitMaxWorkspaceSeries:
+		return "max_workspace_series"
+	case AttributeLimitMaxEndpoints:
+		return "max_endpoints"
+	case AttributeLimitMaxServedEntities:
+		return "max_served_entities"
+	case AttributeLimitMaxTags:
+		return "max_tags"
+	case AttributeLimitMaxTagKeyLength:
+		return "max_tag_key_length"
+	case AttributeLimitMaxTagValueLength:
+		return "max_tag_value_length"
+	}
+	return ""
+}
+
+// MapAttributeLimit is a helper map of string to AttributeLimit attribute value.
+var MapAttributeLimit = map[string]AttributeLimit{
+	"max_body_bytes":         AttributeLimitMaxBodyBytes,
+	"max_samples":            AttributeLimitMaxSamples,
+	"max_labels":             AttributeLimitMaxLabels,
+	"max_label_name_length":  AttributeLimitMaxLabelNameLength,
+	"max_label_value_length": AttributeLimitMaxLabelValueLength,
+	"max_family_name_length": AttributeLimitMaxFamilyNameLength,
+	"max_help_length":        AttributeLimitMaxHelpLength,
+	"max_series":             AttributeLimitMaxSeries,
+	"max_workspace_series":   AttributeLimitMaxWorkspaceSeries,
+	"max_endpoints":          AttributeLimitMaxEndpoints,
+	"max_served_entities":    AttributeLimitMaxServedEntities,
+	"max_tags":               AttributeLimitMaxTags,
+	"max_tag_key_length":     AttributeLimitMaxTagKeyLength,
+	"max_tag_value_length":   AttributeLimitMaxTagValueLength,
+}
+
 // AttributeSelection specifies the value selection attribute.
 type AttributeSelection int
 
@@ -146,6 +220,10 @@ var MetricsInfo = metricsInfo{
 		Name:       "databricks.serving.gpu.utilization",
 		Attributes: []string{"served_entity_name", "gpu"},
 	},
+	DatabricksServingLimitExceeded: metricInfo{
+		Name:       "databricks.serving.limit.exceeded",
+		Attributes: []string{"limit"},
+	},
 	DatabricksServingMemoryUtilization: metricInfo{
 		Name:       "databricks.serving.memory.utilization",
 		Attributes: []string{"served_entity_name"},
@@ -195,6 +273,7 @@ type metricsInfo struct {
 	DatabricksServingEndpointState               metricInfo
 	DatabricksServingGpuMemoryUtilization        metricInfo
 	DatabricksServingGpuUtilization              metricInfo
+	DatabricksServingLimitExceeded               metricInfo
 	DatabricksServingMemoryUtilization           metricInfo
 	DatabricksServingProvisionedConcurrency      metricInfo
 	DatabricksServingRequestCount                metricInfo
@@ -656,6 +735,95 @@ func (m *metricDatabricksServingGpuUtilization) emit(metrics pmetric.MetricSlice
 
 func newMetricDatabricksServingGpuUtilization(cfg DatabricksServingGpuUtilizationMetricConfig) metricDatabricksServingGpuUtilization {
 	m := metricDatabricksServingGpuUtilization{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingLimitExceeded struct {
+	data          pmetric.Metric                             // data buffer for generated metric.
+	config        DatabricksServingLimitExceededMetricConfig // metric config provided by user.
+	capacity      int                                        // max observed number of data points added to the metric.
+	aggDataPoints []int64                                    // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.limit.exceeded metric with initial data.
+func (m *metricDatabricksServingLimitExceeded) init() {
+	m.data.SetName("databricks.serving.limit.exceeded")
+	m.data.SetDescription("What a limits setting dropped at the last scrape (or, for max_endpoints, the last endpoint list; for the description caps, the endpoint's current description): 1 for a body refused by a limit that fails the scrape, else the number of samples whose new series were refused (max_series, max_workspace_series), endpoints not scraped (max_endpoints, on the workspace's resource, written every cycle), served entities or tags dropped. Written while above 0, and 0 once when it clears. Alert on > 0.")
+	m.data.SetUnit("{item}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingLimitExceeded) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, limitAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingLimitExceededMetricAttributeKeyLimit) {
+		dp.Attributes().PutStr("limit", limitAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingLimitExceeded) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingLimitExceeded) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingLimitExceeded(cfg DatabricksServingLimitExceededMetricConfig) metricDatabricksServingLimitExceeded {
+	m := metricDatabricksServingLimitExceeded{config: cfg}
 
 	if cfg.Enabled {
 		m.data = pmetric.NewMetric()
@@ -1550,6 +1718,7 @@ type MetricsBuilder struct {
 	metricDatabricksServingEndpointState               metricDatabricksServingEndpointState
 	metricDatabricksServingGpuMemoryUtilization        metricDatabricksServingGpuMemoryUtilization
 	metricDatabricksServingGpuUtilization              metricDatabricksServingGpuUtilization
+	metricDatabricksServingLimitExceeded               metricDatabricksServingLimitExceeded
 	metricDatabricksServingMemoryUtilization           metricDatabricksServingMemoryUtilization
 	metricDatabricksServingProvisionedConcurrency      metricDatabricksServingProvisionedConcurrency
 	metricDatabricksServingRequestCount                metricDatabricksServingRequestCount
@@ -1591,6 +1760,7 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricDatabricksServingEndpointState:               newMetricDatabricksServingEndpointState(mbc.Metrics.DatabricksServingEndpointState),
 		metricDatabricksServingGpuMemoryUtilization:        newMetricDatabricksServingGpuMemoryUtilization(mbc.Metrics.DatabricksServingGpuMemoryUtilization),
 		metricDatabricksServingGpuUtilization:              newMetricDatabricksServingGpuUtilization(mbc.Metrics.DatabricksServingGpuUtilization),
+		metricDatabricksServingLimitExceeded:               newMetricDatabricksServingLimitExceeded(mbc.Metrics.DatabricksServingLimitExceeded),
 		metricDatabricksServingMemoryUtilization:           newMetricDatabricksServingMemoryUtilization(mbc.Metrics.DatabricksServingMemoryUtilization),
 		metricDatabricksServingProvisionedConcurrency:      newMetricDatabricksServingProvisionedConcurrency(mbc.Metrics.DatabricksServingProvisionedConcurrency),
 		metricDatabricksServingRequestCount:                newMetricDatabricksServingRequestCount(mbc.Metrics.DatabricksServingRequestCount),
@@ -1757,6 +1927,7 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	mb.metricDatabricksServingEndpointState.emit(ils.Metrics())
 	mb.metricDatabricksServingGpuMemoryUtilization.emit(ils.Metrics())
 	mb.metricDatabricksServingGpuUtilization.emit(ils.Metrics())
+	mb.metricDatabricksServingLimitExceeded.emit(ils.Metrics())
 	mb.metricDatabricksServingMemoryUtilization.emit(ils.Metrics())
 	mb.metricDatabricksServingProvisionedConcurrency.emit(ils.Metrics())
 	mb.metricDatabricksServingRequestCount.emit(ils.Metrics())
@@ -1822,6 +1993,11 @@ func (mb *MetricsBuilder) RecordDatabricksServingGpuMemoryUtilizationDataPoint(t
 // RecordDatabricksServingGpuUtilizationDataPoint adds a data point to databricks.serving.gpu.utilization metric.
 func (mb *MetricsBuilder) RecordDatabricksServingGpuUtilizationDataPoint(ts pcommon.Timestamp, val float64, servedEntityNameAttributeValue string, gpuAttributeValue string) {
 	mb.metricDatabricksServingGpuUtilization.recordDataPoint(mb.startTime, ts, val, servedEntityNameAttributeValue, gpuAttributeValue)
+}
+
+// RecordDatabricksServingLimitExceededDataPoint adds a data point to databricks.serving.limit.exceeded metric.
+func (mb *MetricsBuilder) RecordDatabricksServingLimitExceededDataPoint(ts pcommon.Timestamp, val int64, limitAttributeValue AttributeLimit) {
+	mb.metricDatabricksServingLimitExceeded.recordDataPoint(mb.startTime, ts, val, limitAttributeValue.String())
 }
 
 // RecordDatabricksServingMemoryUtilizationDataPoint adds a data point to databricks.serving.memory.utilization metric.

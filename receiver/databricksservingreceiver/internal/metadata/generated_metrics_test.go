@@ -72,6 +72,7 @@ func TestMetricsBuilder(t *testing.T) {
 			aggMap["databricks.serving.endpoint.state"] = mb.metricDatabricksServingEndpointState.config.AggregationStrategy
 			aggMap["databricks.serving.gpu.memory.utilization"] = mb.metricDatabricksServingGpuMemoryUtilization.config.AggregationStrategy
 			aggMap["databricks.serving.gpu.utilization"] = mb.metricDatabricksServingGpuUtilization.config.AggregationStrategy
+			aggMap["databricks.serving.limit.exceeded"] = mb.metricDatabricksServingLimitExceeded.config.AggregationStrategy
 			aggMap["databricks.serving.memory.utilization"] = mb.metricDatabricksServingMemoryUtilization.config.AggregationStrategy
 			aggMap["databricks.serving.provisioned_concurrency"] = mb.metricDatabricksServingProvisionedConcurrency.config.AggregationStrategy
 			aggMap["databricks.serving.request.count"] = mb.metricDatabricksServingRequestCount.config.AggregationStrategy
@@ -117,6 +118,12 @@ func TestMetricsBuilder(t *testing.T) {
 			mb.RecordDatabricksServingGpuUtilizationDataPoint(ts, 1, "served_entity_name-val", "gpu-val")
 			if tt.name == "reaggregate_set" {
 				mb.RecordDatabricksServingGpuUtilizationDataPoint(ts, 3, "served_entity_name-val-2", "gpu-val-2")
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingLimitExceededDataPoint(ts, 1, AttributeLimitMaxBodyBytes)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingLimitExceededDataPoint(ts, 3, AttributeLimitMaxSamples)
 			}
 			defaultMetricsCount++
 			allMetricsCount++
@@ -198,6 +205,7 @@ func TestMetricsBuilder(t *testing.T) {
 				assert.Empty(t, mb.metricDatabricksServingEndpointState.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingGpuMemoryUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingGpuUtilization.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingLimitExceeded.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingMemoryUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingProvisionedConcurrency.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingRequestCount.aggDataPoints)
@@ -441,6 +449,46 @@ func TestMetricsBuilder(t *testing.T) {
 						_, ok := dp.Attributes().Get("served_entity_name")
 						assert.False(t, ok)
 						_, ok = dp.Attributes().Get("gpu")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.limit.exceeded":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.limit.exceeded"], "Found a duplicate in the metrics slice: databricks.serving.limit.exceeded")
+						validatedMetrics["databricks.serving.limit.exceeded"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "What a limits setting dropped at the last scrape (or, for max_endpoints, the last endpoint list; for the description caps, the endpoint's current description): 1 for a body refused by a limit that fails the scrape, else the number of samples whose new series were refused (max_series, max_workspace_series), endpoints not scraped (max_endpoints, on the workspace's resource, written every cycle), served entities or tags dropped. Written while above 0, and 0 once when it clears. Alert on > 0.", mi.Description())
+						assert.Equal(t, "{item}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						limitAttrVal, ok := dp.Attributes().Get("limit")
+						assert.True(t, ok)
+						assert.Equal(t, "max_body_bytes", limitAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.limit.exceeded"], "Found a duplicate in the metrics slice: databricks.serving.limit.exceeded")
+						validatedMetrics["databricks.serving.limit.exceeded"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "What a limits setting dropped at the last scrape (or, for max_endpoints, the last endpoint list; for the description caps, the endpoint's current description): 1 for a body refused by a limit that fails the scrape, else the number of samples whose new series were refused (max_series, max_workspace_series), endpoints not scraped (max_endpoints, on the workspace's resource, written every cycle), served entities or tags dropped. Written while above 0, and 0 once when it clears. Alert on > 0.", mi.Description())
+						assert.Equal(t, "{item}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.limit.exceeded"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("limit")
 						assert.False(t, ok)
 					}
 				case "databricks.serving.memory.utilization":

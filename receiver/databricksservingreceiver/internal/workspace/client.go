@@ -15,6 +15,8 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -26,6 +28,7 @@ type Client struct {
 	credentials  Credentials // nil when an authenticator extension on the http.Client adds credentials
 	userAgent    string
 	maxBodyBytes int64
+	limits       Limits
 }
 
 // Credentials supplies the bearer token of each request.
@@ -77,6 +80,8 @@ type Endpoint struct {
 	// PendingConfig is the configuration an update in progress is rolling out: its served entities may already
 	// serve traffic, and so show up in the metrics, before they are part of Config.
 	PendingConfig EndpointConfig `json:"pending_config"`
+	// Trimmed is what the client's Limits dropped from the description.
+	Trimmed Trimmed `json:"-"`
 }
 
 // EndpointConfig is an endpoint's configuration, as far as the receiver uses it.
@@ -114,53 +119,124 @@ type ServedEntity struct {
 // endpoints answer 404 on /metrics.
 func (e Endpoint) HasMetrics() bool { return e.EndpointType != "FOUNDATION_MODEL_API" }
 
-// ListEndpoints returns every serving endpoint of the workspace (the API is not paginated).
+// ListEndpoints returns the serving endpoints of the workspace (the API is not paginated): at most
+// Limits.MaxEndpoints, the first by name (see ListEndpointsCounted).
 func (c *Client) ListEndpoints(ctx context.Context) ([]Endpoint, error) {
+	endpoints, _, err := c.ListEndpointsCounted(ctx)
+	return endpoints, err
+}
+
+// ListEndpointsCounted is ListEndpoints that also returns how many endpoints the list held before
+// Limits.MaxEndpoints trimmed it.
+func (c *Client) ListEndpointsCounted(ctx context.Context) (endpoints []Endpoint, listed int, err error) {
 	var buf bytes.Buffer
-	if _, err := c.get(ctx, "/api/2.0/serving-endpoints", "application/json", &buf); err != nil {
-		return nil, err
+	limit := max(c.maxBodyBytes, c.limits.MaxListBytes)
+	if _, err = c.getLimited(ctx, "/api/2.0/serving-endpoints", "application/json", &buf, limit, "limits.max_endpoints"); err != nil {
+		return nil, 0, err
 	}
-	var list struct {
-		Endpoints []Endpoint `json:"endpoints"`
+	endpoints, listed, err = c.limits.decodeList(buf.Bytes())
+	if err != nil {
+		return nil, 0, fmt.Errorf("decoding the serving endpoint list: %w", err)
 	}
-	if err := json.Unmarshal(buf.Bytes(), &list); err != nil {
-		return nil, fmt.Errorf("decoding the serving endpoint list: %w", err)
+	return endpoints, listed, nil
+}
+
+// endpointNamePattern is Databricks' documented rule for serving endpoint names: letters, digits, dashes and
+// underscores, at most 63 characters. It is looser than the rule of the receiver's `endpoints` setting (which
+// also wants a letter or digit at both ends, as the Databricks UI does), so that no endpoint Databricks lists
+// is skipped, and strict enough that a name needs no escaping and can never be "..".
+var endpointNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+
+// ValidEndpointName reports whether name can be a serving endpoint's name (see endpointNamePattern). The client
+// sends no request for a name that cannot: an answer of the list call must not steer an authenticated request
+// to another path of the API.
+func ValidEndpointName(name string) bool { return endpointNamePattern.MatchString(name) }
+
+// InvalidNameError is returned, before any request, for an endpoint name that fails ValidEndpointName.
+type InvalidNameError struct{ Name string }
+
+func (e *InvalidNameError) Error() string {
+	return fmt.Sprintf("%s is not a serving endpoint name (1-63 letters, digits, '-' or '_'); not requested", QuoteName(e.Name))
+}
+
+// QuoteName quotes a name that came in an answer for an error or log line: escaped, and capped at 80 bytes.
+func QuoteName(name string) string {
+	return strconv.Quote(Truncate(strings.ToValidUTF8(name, "\uFFFD"), 80))
+}
+
+// endpointPath is the escaped API path of endpoint name, followed by suffix.
+func endpointPath(name, suffix string) (string, error) {
+	if !ValidEndpointName(name) {
+		return "", &InvalidNameError{Name: name}
 	}
-	return list.Endpoints, nil
+	return "/api/2.0/serving-endpoints/" + url.PathEscape(name) + suffix, nil
 }
 
 // GetEndpoint returns the detailed description of one endpoint.
 func (c *Client) GetEndpoint(ctx context.Context, name string) (Endpoint, error) {
+	path, err := endpointPath(name, "")
+	if err != nil {
+		return Endpoint{}, err
+	}
 	var buf bytes.Buffer
-	if _, err := c.get(ctx, "/api/2.0/serving-endpoints/"+url.PathEscape(name), "application/json", &buf); err != nil {
+	if _, err := c.get(ctx, path, "application/json", &buf); err != nil {
 		return Endpoint{}, err
 	}
 	var ep Endpoint
 	if err := json.Unmarshal(buf.Bytes(), &ep); err != nil {
 		return Endpoint{}, fmt.Errorf("decoding serving endpoint %q: %w", name, err)
 	}
+	c.limits.trim(&ep)
 	return ep, nil
 }
 
 // FetchMetrics writes the /metrics body of endpoint into buf and returns the response's Content-Type.
 func (c *Client) FetchMetrics(ctx context.Context, endpoint string, buf *bytes.Buffer) (string, error) {
-	return c.get(ctx, "/api/2.0/serving-endpoints/"+url.PathEscape(endpoint)+"/metrics", "text/plain", buf)
+	path, err := endpointPath(endpoint, "/metrics")
+	if err != nil {
+		return "", err
+	}
+	return c.get(ctx, path, "text/plain", buf)
 }
 
+// Redact is the package's Redact with the client's secrets: the token it sends (or the last one it obtained)
+// and the client secret it obtains tokens with.
+func (c *Client) Redact(text string) string { return Redact(text, c.secrets()...) }
+
+func (c *Client) secrets() []string {
+	if holder, ok := c.credentials.(interface{ secrets() []string }); ok {
+		return holder.secrets()
+	}
+	return nil
+}
+
+// get sends a GET for path, which is escaped already (see endpointPath): it is appended to the base URL's
+// escaped path once, and not escaped again.
 func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer) (string, error) {
+	return c.getLimited(ctx, path, accept, buf, c.maxBodyBytes, "")
+}
+
+// getLimited is get with a body limit of its own; setting names it in the error ("" for max_body_bytes).
+func (c *Client) getLimited(ctx context.Context, path, accept string, buf *bytes.Buffer, limit int64, setting string) (string, error) {
 	u := *c.base
-	u.Path = strings.TrimSuffix(u.Path, "/") + path
-	u.RawPath = strings.TrimSuffix(u.EscapedPath(), "/") + path
+	u.RawPath = strings.TrimSuffix(c.base.EscapedPath(), "/") + path
+	unescaped, err := url.PathUnescape(u.RawPath)
+	if err != nil {
+		return "", fmt.Errorf("GET %s: %w", path, err)
+	}
+	u.Path = unescaped
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.userAgent)
+	var token string
 	if c.credentials != nil {
-		token, err := c.credentials.Token(ctx)
-		if err != nil {
-			return "", &AuthError{Err: err}
+		var tokenErr error
+		token, tokenErr = c.credentials.Token(ctx)
+		if tokenErr != nil {
+			return "", &AuthError{Err: tokenErr}
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
@@ -168,9 +244,9 @@ func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer
 	if err != nil {
 		return "", fmt.Errorf("GET %s: %w", path, redactURLError(err))
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
-		return "", newAPIError(path, resp, time.Now())
+		return "", newAPIError(path, resp, time.Now(), append(c.secrets(), token)...)
 	}
 	contentType := resp.Header.Get("Content-Type")
 	if mediaType, _, _ := mime.ParseMediaType(contentType); mediaType == "text/html" {
@@ -178,12 +254,12 @@ func (c *Client) get(ctx context.Context, path, accept string, buf *bytes.Buffer
 		return "", fmt.Errorf("GET %s: %w", path, ErrHTMLPage)
 	}
 	buf.Reset()
-	n, err := buf.ReadFrom(io.LimitReader(resp.Body, c.maxBodyBytes+1))
+	n, err := buf.ReadFrom(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return "", fmt.Errorf("GET %s: reading body: %w", path, err)
 	}
-	if n > c.maxBodyBytes {
-		return "", &BodyLimitError{Path: path, Limit: c.maxBodyBytes}
+	if n > limit {
+		return "", &BodyLimitError{Path: path, Limit: limit, Setting: setting}
 	}
 	return contentType, nil
 }

@@ -10,7 +10,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -23,6 +25,8 @@ type StaticToken string
 // Token returns the token.
 func (t StaticToken) Token(context.Context) (string, error) { return string(t), nil }
 
+func (t StaticToken) secrets() []string { return []string{string(t)} }
+
 // OAuthClientCredentials obtains tokens with the OAuth 2.0 client-credentials grant: Databricks service principals
 // (POST https://<workspace>/oidc/v1/token, client id and secret in HTTP Basic auth) and Microsoft Entra ID service
 // principals (POST https://login.microsoftonline.com/<tenant>/oauth2/v2.0/token, client id and secret in the
@@ -30,13 +34,16 @@ func (t StaticToken) Token(context.Context) (string, error) { return string(t), 
 // expired token and a slow token endpoint delays no scrape while the cached token is still good.
 //
 // One fetch at a time: concurrent callers wait for it and share its result. A failed fetch is remembered for a
-// backoff (the token endpoint's Retry-After, else doubling from tokenRetryMin up to tokenRetryMax, with jitter):
+// backoff (the token endpoint's Retry-After, else doubling from tokenRetryBase up to tokenRetryMax, with jitter):
 // callers meanwhile get the same error at once instead of asking again, so a thousand endpoints cost one token
 // request, not a thousand, and a slow or failing identity provider does not stall the cycle.
 type OAuthClientCredentials struct {
 	config     clientcredentials.Config
 	httpClient *http.Client
 	now        func() time.Time
+
+	// current is the access token last obtained, for Redact; it is read without waiting for a fetch.
+	current atomic.Pointer[string]
 
 	mu     sync.Mutex
 	token  *oauth2.Token
@@ -50,8 +57,8 @@ type OAuthClientCredentials struct {
 // The backoff after a failed token fetch without Retry-After: long enough that a failing identity provider is not
 // hammered, short enough that a fixed credential works again within minutes.
 const (
-	tokenRetryMin = 5 * time.Second
-	tokenRetryMax = 5 * time.Minute
+	tokenRetryBase = 5 * time.Second
+	tokenRetryMax  = 5 * time.Minute
 )
 
 // TokenBackoffError is returned while a failed token fetch is remembered: the error it had, and when the next
@@ -123,18 +130,18 @@ func (c *OAuthClientCredentials) Token(ctx context.Context) (string, error) {
 }
 
 // tokenBackoff is how long a failed token fetch is remembered: retryAfter when the endpoint named it, else
-// tokenRetryMin doubling with every consecutive failure up to tokenRetryMax, ±20 % so that collectors that failed
+// tokenRetryBase doubling with every consecutive failure up to tokenRetryMax, ±20 % so that collectors that failed
 // together do not return together.
 func tokenBackoff(failures int, retryAfter time.Duration) time.Duration {
 	if retryAfter > 0 {
 		return retryAfter
 	}
-	backoff := tokenRetryMin
+	backoff := tokenRetryBase
 	for i := 1; i < failures && backoff < tokenRetryMax; i++ {
 		backoff *= 2
 	}
 	backoff = min(backoff, tokenRetryMax)
-	return time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64()))
+	return time.Duration(float64(backoff) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: jitter, not a secret
 }
 
 // retryAfterOf reads the Retry-After of a token endpoint's error answer (0 when none).
@@ -152,7 +159,7 @@ func (c *OAuthClientCredentials) fetch(ctx context.Context) (string, error) {
 	issued := c.now()
 	token, err := c.config.Token(ctx)
 	if err != nil {
-		return "", &tokenError{err: describeTokenError(err), cause: err}
+		return "", &tokenError{err: describeTokenError(err, c.secrets()...), cause: err}
 	}
 	if token.AccessToken == "" {
 		return "", errors.New("the token endpoint answered without an access_token")
@@ -162,7 +169,18 @@ func (c *OAuthClientCredentials) fetch(ctx context.Context) (string, error) {
 		token.Expiry = issued.Add(time.Hour)
 	}
 	c.token, c.margin = token, refreshMargin(token.Expiry.Sub(issued))
+	c.current.Store(&token.AccessToken)
 	return token.AccessToken, nil
+}
+
+// secrets are what Redact removes from what the token endpoint and the workspace answer: the client secret (with
+// the client id, as HTTP Basic carries them) and the access token last obtained.
+func (c *OAuthClientCredentials) secrets() []string {
+	out := []string{c.config.ClientSecret, url.QueryEscape(c.config.ClientID) + ":" + url.QueryEscape(c.config.ClientSecret)}
+	if token := c.current.Load(); token != nil {
+		out = append(out, *token)
+	}
+	return out
 }
 
 // tokenError is a failed fetch: the message users see, and the cause (for its Retry-After).
@@ -174,8 +192,9 @@ func (e *tokenError) Error() string { return e.err.Error() }
 func (e *tokenError) Unwrap() error { return e.cause }
 
 // describeTokenError keeps the token endpoint's own error code and description (e.g. invalid_client) and drops the
-// rest, which can echo request details.
-func describeTokenError(err error) error {
+// rest, which can echo request details. The code and description pass through Redact (with secrets): a gateway
+// in front of the token endpoint may echo the request, client secret included, and a description may be long.
+func describeTokenError(err error, secrets ...string) error {
 	var retrieve *oauth2.RetrieveError
 	if errors.As(err, &retrieve) {
 		code, description := retrieve.ErrorCode, retrieve.ErrorDescription
@@ -192,10 +211,10 @@ func describeTokenError(err error) error {
 		}
 		msg := fmt.Sprintf("token endpoint answered HTTP %d", retrieve.Response.StatusCode)
 		if code != "" {
-			msg += " " + code
+			msg += " " + Truncate(Redact(code, secrets...), 64)
 		}
 		if description != "" {
-			msg += ": " + description
+			msg += ": " + Redact(description, secrets...)
 		}
 		return errors.New(msg + " (check client_id, client_secret, the scopes and that the service principal is assigned to the workspace)")
 	}

@@ -88,7 +88,7 @@ func TestAFailingTokenEndpointIsAskedOnceForManyRequests(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, int64(2), ts.requests.Load())
 	require.ErrorAs(t, c.failureForTest(), &backoff)
-	assert.GreaterOrEqual(t, backoff.RetryAt.Sub(clock), time.Duration(float64(2*tokenRetryMin)*0.8))
+	assert.GreaterOrEqual(t, backoff.RetryAt.Sub(clock), time.Duration(float64(2*tokenRetryBase)*0.8))
 
 	// Once the endpoint answers, tokens flow and the failure is forgotten.
 	ts.ok.Store(true)

@@ -38,9 +38,15 @@ func parseRetryAfter(value string, now time.Time) time.Duration {
 type BodyLimitError struct {
 	Path  string
 	Limit int64
+	// Setting is the limit that sets Limit, when not limits.max_body_bytes (the list's bound follows
+	// limits.max_endpoints).
+	Setting string
 }
 
 func (e *BodyLimitError) Error() string {
+	if e.Setting != "" {
+		return fmt.Sprintf("GET %s: body exceeds %d bytes after decompression (the bound that %s sets); not parsed", e.Path, e.Limit, e.Setting)
+	}
 	return fmt.Sprintf("GET %s: body exceeds limits.max_body_bytes (%d bytes) after decompression; not parsed", e.Path, e.Limit)
 }
 
@@ -97,7 +103,9 @@ func (e *APIError) hint() string {
 // maxErrorBody bounds how much of an error response is read: enough for Databricks' JSON error.
 const maxErrorBody = 4 << 10
 
-func newAPIError(path string, resp *http.Response, now time.Time) *APIError {
+// newAPIError reads an error answer. Everything it keeps of the body passes through Redact with secrets (the
+// request's credentials): gateways echo requests, headers included, in their error pages.
+func newAPIError(path string, resp *http.Response, now time.Time, secrets ...string) *APIError {
 	apiErr := &APIError{Path: path, StatusCode: resp.StatusCode, RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now)}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
@@ -106,7 +114,7 @@ func newAPIError(path string, resp *http.Response, now time.Time) *APIError {
 		Message   string `json:"message"`
 	}
 	if json.Unmarshal(body, &payload) == nil && (payload.ErrorCode != "" || payload.Message != "") {
-		apiErr.ErrorCode, apiErr.Message = payload.ErrorCode, payload.Message
+		apiErr.ErrorCode, apiErr.Message = Redact(payload.ErrorCode, secrets...), Redact(payload.Message, secrets...)
 		return apiErr
 	}
 	// Gateways answer with plain text or HTML; keep a short, printable excerpt.
@@ -114,9 +122,6 @@ func newAPIError(path string, resp *http.Response, now time.Time) *APIError {
 	if !utf8.ValidString(excerpt) || strings.HasPrefix(excerpt, "<") {
 		return apiErr
 	}
-	if len(excerpt) > 200 {
-		excerpt = excerpt[:200] + "..."
-	}
-	apiErr.Message = excerpt
+	apiErr.Message = Redact(excerpt, secrets...)
 	return apiErr
 }

@@ -9,6 +9,7 @@ MDATAGEN := $(TOOLS)/mdatagen
 BENCHSTAT := $(TOOLS)/benchstat
 GOLANGCI_LINT := $(TOOLS)/golangci-lint
 GREMLINS := $(TOOLS)/gremlins
+GOVULNCHECK := $(TOOLS)/govulncheck
 PROMETHEUS3 := $(TOOLS)/prometheus3
 PROMTOOL3 := $(TOOLS)/promtool3
 BIN := bin
@@ -46,6 +47,8 @@ $(GOLANGCI_LINT): internal/tools/go.mod internal/tools/go.sum
 # tools above share.
 $(GREMLINS): internal/tools/mutation/go.mod internal/tools/mutation/go.sum
 	$(GO) -C internal/tools/mutation build -o ../../../$(GREMLINS) github.com/go-gremlins/gremlins/cmd/gremlins
+$(GOVULNCHECK): internal/tools/vulncheck/go.mod internal/tools/vulncheck/go.sum
+	$(GO) -C internal/tools/vulncheck build -o ../../../$(GOVULNCHECK) golang.org/x/vuln/cmd/govulncheck
 # Prometheus 3, the second Prometheus of the end-to-end suite and of `make run PROMETHEUS=3` (Debian's 2.42 from
 # `make deps` is the first), pinned in a module of its own: its dependencies would move the other tools' versions.
 # Built headless (no web UI assets, which its Go module does not ship; the API, TSDB, remote-write and OTLP
@@ -220,6 +223,13 @@ MUTATION_PACKAGES ?= internal/accumulator internal/exposition internal/workspace
 MUTATION_TMP := $(CURDIR)/$(TOOLS)/mutation-tmp
 MUTATION_FLAGS ?= --workers 2 --timeout-coefficient 5
 .PHONY: mutation mutation-smoke
+## vulncheck: govulncheck over every Go module, the distribution included: the known vulnerabilities of the Go
+## version and of the dependencies that the code can reach. It reads the vulnerability database at vuln.go.dev,
+## so it needs the network and is not part of `make test`; run it before a release and when advisories appear.
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK)
+	for m in $(GO_MODULES); do echo "govulncheck: $$m"; (cd $$m && $(CURDIR)/$(GOVULNCHECK) ./...) || status=1; done; exit $${status:-0}
+
 mutation: $(GREMLINS)
 	@mkdir -p $(MUTATION_TMP)/internal $(BIN)/mutation && ln -sfn $(CURDIR)/internal/simulator $(MUTATION_TMP)/internal/simulator
 	@for pkg in $(MUTATION_PACKAGES); do \

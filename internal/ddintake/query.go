@@ -110,23 +110,15 @@ func SketchRelativeAccuracy() float64 { return math.Sqrt(agentMapping().gamma) -
 // that second, so a test can check a distribution window by window rather than only its sum over time.
 func (s *Server) SketchWindows(metric string, match map[string]string) map[int64]*SketchWindow {
 	out := map[int64]*SketchWindow{}
-	s.store.mu.Lock()
-	defer s.store.mu.Unlock()
-	for i := range s.store.sketches {
-		sk := &s.store.sketches[i]
-		if sk.Metric != metric || !matches(sk.Tags, sk.Host, match) {
-			continue
+	s.eachSketchPoint(metric, match, func(p SketchPoint) {
+		w := out[p.Timestamp]
+		if w == nil {
+			w = &SketchWindow{ms: &mergedSketch{}}
+			out[p.Timestamp] = w
 		}
-		for _, p := range sk.Points {
-			w := out[p.Timestamp]
-			if w == nil {
-				w = &SketchWindow{ms: &mergedSketch{}}
-				out[p.Timestamp] = w
-			}
-			w.ms.add(p)
-			w.Count, w.Sum = w.ms.count, w.ms.sum
-		}
-	}
+		w.ms.add(p)
+		w.Count, w.Sum = w.ms.count, w.ms.sum
+	})
 	return out
 }
 
@@ -201,6 +193,16 @@ func (s *Server) eachSeries(metric, typ string, match map[string]string, fn func
 
 func (s *Server) mergeSketches(metric string, match map[string]string, untilSeconds int64) *mergedSketch {
 	ms := &mergedSketch{}
+	s.eachSketchPoint(metric, match, func(p SketchPoint) {
+		if p.Timestamp <= untilSeconds {
+			ms.add(p)
+		}
+	})
+	return ms
+}
+
+// eachSketchPoint calls fn, under the store's lock, for every point of the sketches of metric that match.
+func (s *Server) eachSketchPoint(metric string, match map[string]string, fn func(SketchPoint)) {
 	s.store.mu.Lock()
 	defer s.store.mu.Unlock()
 	for i := range s.store.sketches {
@@ -209,12 +211,9 @@ func (s *Server) mergeSketches(metric string, match map[string]string, untilSeco
 			continue
 		}
 		for _, p := range sk.Points {
-			if p.Timestamp <= untilSeconds {
-				ms.add(p)
-			}
+			fn(p)
 		}
 	}
-	return ms
 }
 
 func sortedUnique(values []string) []string {

@@ -195,16 +195,7 @@ func TestFailureDatabricksCredentialsAndThrottling(t *testing.T) {
 		for _, name := range endpoints {
 			s.control(t, http.MethodPatch, "/simulator/endpoints/"+name, map[string]any{"fault": throttle}, nil)
 		}
-		s.waitForAlert(t, "MetricsNotCollected", failureTimeout, s.perEndpoint(endpoints), epKeys...)
-		s.waitForAlert(t, "WorkspaceListFailing", failureTimeout, wsOnly, wsKeys...)
-		s.requireNoAlert(t, "ScrapeAuthFailing")
-		s.requireNoAlert(t, "DatabricksCredentialsRefused")
-		for _, name := range endpoints {
-			s.waitForDatadogGauge(t, "databricks.serving.scrape.up", map[string]string{
-				"databricks.workspace.host": host, endpointTag: name, "error.type": "rate_limited",
-			}, 0)
-		}
-		s.waitForDatadogGauge(t, "databricks.serving.workspace.up", map[string]string{"databricks.workspace.host": host, "error.type": "rate_limited"}, 0)
+		s.waitForCollectionFailing(t, host, endpoints, "rate_limited")
 		time.Sleep(time.Until(stormStart.Add(retryAfter - time.Second)))
 		during := s.simulatorStats(t)
 		stormEnd := time.Now()
@@ -269,17 +260,8 @@ func TestFailureOAuthTokenServiceDown(t *testing.T) {
 	before := s.simulatorStats(t)
 	outageStart := time.Now()
 	s.control(t, http.MethodPut, "/simulator/faults/token", map[string]any{"fault": map[string]any{"mode": "status", "status": http.StatusServiceUnavailable}}, nil)
-	s.waitForAlert(t, "MetricsNotCollected", failureTimeout, s.perEndpoint(endpoints), epKeys...)
-	s.waitForAlert(t, "WorkspaceListFailing", failureTimeout, []string{"databricks_workspace_host=" + host}, wsKeys...)
 	// A token service that is down is not a credentials problem: new credentials would not help.
-	s.requireNoAlert(t, "ScrapeAuthFailing")
-	s.requireNoAlert(t, "DatabricksCredentialsRefused")
-	for _, name := range endpoints {
-		s.waitForDatadogGauge(t, "databricks.serving.scrape.up", map[string]string{
-			"databricks.workspace.host": host, endpointTag: name, "error.type": "server_error",
-		}, 0)
-	}
-	s.waitForDatadogGauge(t, "databricks.serving.workspace.up", map[string]string{"databricks.workspace.host": host, "error.type": "server_error"}, 0)
+	s.waitForCollectionFailing(t, host, endpoints, "server_error")
 	time.Sleep(time.Until(outageStart.Add(15 * time.Second)))
 	during := s.simulatorStats(t)
 	outage := time.Since(outageStart).Round(time.Second)
@@ -376,4 +358,21 @@ func TestFailureDatadogKeyRejectedAtStart(t *testing.T) {
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// waitForCollectionFailing waits until every endpoint and the workspace list fail with errorType, a failure that
+// is not the credentials': MetricsNotCollected and WorkspaceListFailing fire, the credentials alerts do not, and
+// Datadog receives scrape.up and workspace.up 0 tagged with errorType.
+func (s *stack) waitForCollectionFailing(t *testing.T, host string, endpoints []string, errorType string) {
+	t.Helper()
+	s.waitForAlert(t, "MetricsNotCollected", failureTimeout, s.perEndpoint(endpoints), "databricks_workspace_host", endpointLabel)
+	s.waitForAlert(t, "WorkspaceListFailing", failureTimeout, []string{"databricks_workspace_host=" + host}, "databricks_workspace_host")
+	s.requireNoAlert(t, "ScrapeAuthFailing")
+	s.requireNoAlert(t, "DatabricksCredentialsRefused")
+	for _, name := range endpoints {
+		s.waitForDatadogGauge(t, "databricks.serving.scrape.up", map[string]string{
+			"databricks.workspace.host": host, endpointTag: name, "error.type": errorType,
+		}, 0)
+	}
+	s.waitForDatadogGauge(t, "databricks.serving.workspace.up", map[string]string{"databricks.workspace.host": host, "error.type": errorType}, 0)
 }

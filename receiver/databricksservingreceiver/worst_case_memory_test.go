@@ -225,9 +225,6 @@ func peakSampler() (stop func() uint64) {
 const worstCaseChild = "DATABRICKSSERVING_WORST_CASE_CHILD"
 
 func TestWorstCaseMemoryStaysWithinTheDocumentedBound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("drives megabyte bodies through many cycles")
-	}
 	if os.Getenv(worstCaseChild) == "" {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestWorstCaseMemoryStaysWithinTheDocumentedBound$", "-test.v", "-test.count=1")
 		cmd.Env = append(os.Environ(), worstCaseChild+"=1")

@@ -8,9 +8,10 @@
 //
 // Scenarios: the pipeline's ground truth (pipeline_test.go), a workspace that changes (lifecycle_test.go), fleets,
 // service principals and shards (fleet_test.go), restarts (restart_test.go), backend outages (outage_test.go), the
-// container image (image_test.go), and the failure suite (failures_test.go): one scenario per way collection can
-// fail, each checked against the shipped alerts and monitors. The outage and failure scenarios mostly wait, each
-// on its own stack, and run in parallel.
+// container image (image_test.go), the failure suite (failures_test.go): one scenario per way collection can
+// fail, each checked against the shipped alerts and monitors, and a hostile endpoint among normal ones
+// (hostile_test.go): the receiver's limits, redaction and memory bound against the simulator's hostile modes. The
+// outage, failure and hostile scenarios mostly wait, each on its own stack, and run in parallel.
 //
 // It needs the `e2e` build tag and must run inside a loopback-only network namespace: `make test-e2e` builds the
 // binaries and the test binary, and runs it under scripts/in-loopback-namespace.sh.

@@ -48,10 +48,20 @@
 // /metrics misbehave with Server.SetFault or PATCH {"fault": {...}}
 // ({"fault": null} restores it); see Fault for the modes, and
 // Server.Timeline for checking how requests were spaced. Workspace-level
-// faults fail a whole call instead, with the modes status and
-// slow_headers: Server.SetAPIFault the list call or the get call of every
-// endpoint (after the token check, like /metrics faults), and
-// Server.SetTokenFault both token endpoints, which then answer an OAuth
-// temporarily_unavailable error; PUT /simulator/faults/{call} with call
-// list, get or token is their HTTP form.
+// faults change a whole call instead, with the modes status, slow_headers
+// and echo_request: Server.SetAPIFault the list call or the get call of
+// every endpoint (after the token check, like /metrics faults), and
+// Server.SetTokenFault both token endpoints, whose status fault answers an
+// OAuth temporarily_unavailable error; PUT /simulator/faults/{call} with
+// call list, get or token is their HTTP form.
+//
+// A hostile workspace, for the receiver's limits and redaction:
+// series_churn (a /metrics fault) adds label sets no scrape repeats;
+// echo_request (/metrics, list, get, token) answers an error whose body
+// echoes the request line and every header, Authorization included;
+// amplified_describe (get) serves descriptions with many more served
+// entities and long tags; huge_list (list) lists fake endpoints after the
+// real ones. With huge_body, gzip_bomb and many_labels they exceed every
+// limit of the receiver; the Fault modes bound their sizes, so that a typo
+// cannot exhaust the test machine's memory.
 package simulator

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -60,6 +61,30 @@ const (
 	// series long_label_value_gauge whose label "value" is LabelValueLength
 	// bytes long; either is left out when its count is 0.
 	FaultManyLabels FaultMode = "many_labels"
+	// FaultSeriesChurn appends to the normal body Labels series
+	// churn_gauge{id="<scrape>-<i>"} 1 <timestamp> whose label values never
+	// repeat: <scrape> counts the requests the fault answered, so every
+	// scrape brings Labels new label sets, as an endpoint that puts a
+	// request id in a label does.
+	FaultSeriesChurn FaultMode = "series_churn"
+	// FaultEchoRequest answers Status with a text/plain body that echoes the
+	// request line, every request header (Authorization included, and Host)
+	// and, for the token call, the start of the request body (the form with
+	// the client secret), as a misbehaving gateway or a debug page does.
+	// It applies to /metrics and to the list, get and token calls.
+	FaultEchoRequest FaultMode = "echo_request"
+	// FaultAmplifiedDescribe, for the get call only, answers each existing
+	// endpoint's description with Size more served entities (copies of its
+	// first one, named <entity>-amplified-<i>, with no traffic) after its
+	// own and Labels more tags after its own, each tag's key and value
+	// LabelValueLength bytes long (default 128). Endpoints that do not
+	// exist still answer 404.
+	FaultAmplifiedDescribe FaultMode = "amplified_describe"
+	// FaultHugeList, for the list call only, answers the list with Size
+	// fake endpoints after the real ones: valid names that sort after the
+	// simulator's own (zz-listed-only-endpoint-0000000, ...), a custom
+	// model endpoint each, which neither get nor /metrics knows (404).
+	FaultHugeList FaultMode = "huge_list"
 )
 
 // Bounds on the sizes a fault may ask for, so that a typo cannot exhaust
@@ -70,6 +95,21 @@ const (
 	maxGzipBombBytes      = 1 << 30
 	maxFaultLabels        = 1 << 16
 	maxFaultLabelValueLen = 1 << 26
+	// maxChurnSeries series of about 40 bytes: 40 MiB a scrape.
+	maxChurnSeries = 1 << 20
+	// maxAmplifiedEntities served entities of about 500 bytes: 32 MiB.
+	maxAmplifiedEntities = 1 << 16
+	// maxAmplifiedTagBytes bounds the tags of an amplified description:
+	// labels × 2 × label_value_length.
+	maxAmplifiedTagBytes = 1 << 30
+	// maxListPadding fake endpoints of about 450 bytes: 450 MiB.
+	maxListPadding = 1 << 20
+	// maxEchoedBodyBytes is how much of a request body echo_request
+	// echoes.
+	maxEchoedBodyBytes = 64 << 10
+	// defaultAmplifiedTagLength is the key and value length of an
+	// amplified description's tags when label_value_length is 0.
+	defaultAmplifiedTagLength = 128
 )
 
 // Fault describes how an endpoint's /metrics answers until the fault is
@@ -78,20 +118,25 @@ const (
 // the list and get APIs answer normally. Fields a mode does not use must be
 // left zero.
 //
-// The same description, in mode status or slow_headers only, fails a whole
-// call with Server.SetAPIFault (list, get) or Server.SetTokenFault.
+// The same description changes a whole call with Server.SetAPIFault (list,
+// get) or Server.SetTokenFault: modes status, slow_headers and echo_request
+// for every call, amplified_describe for the get call and huge_list for the
+// list call. Those two apply to no /metrics.
 //
-// Faults that replace the answer (status, html_login, redirect, gzip_bomb)
-// apply to every endpoint; the others alter the normal body, so an endpoint
-// that has none (pay-per-token, or metrics_status 404) answers its 404.
+// Faults that replace the answer (status, html_login, redirect, gzip_bomb,
+// echo_request) apply to every endpoint; the others alter the normal body,
+// so an endpoint that has none (pay-per-token, or metrics_status 404)
+// answers its 404.
 //
 // The truth records a window only when the answer carries the window's
 // normal samples: slow_headers, slow_body, duplicate_series, nan_inf,
-// huge_body and many_labels record it; the other modes never do.
+// huge_body, many_labels and series_churn record it; the other modes never
+// do.
 type Fault struct {
 	// Mode is required.
 	Mode FaultMode `json:"mode"`
-	// Status is the HTTP status of mode status, 400 to 599.
+	// Status is the HTTP status of modes status and echo_request, 400 to
+	// 599.
 	Status int `json:"status,omitempty"`
 	// RetryAfter, optional in mode status, is sent verbatim as the
 	// Retry-After header: delay seconds ("5") or an HTTP date.
@@ -99,15 +144,20 @@ type Fault struct {
 	// Delay is the wait of modes slow_headers and slow_body.
 	Delay Duration `json:"delay,omitempty"`
 	// Size is the padding of mode huge_body (bytes, or series with
-	// PaddingSeries) and the inflated size of mode gzip_bomb (bytes).
+	// PaddingSeries), the inflated size of mode gzip_bomb (bytes), the
+	// extra served entities of amplified_describe and the fake endpoints
+	// of huge_list.
 	Size int `json:"size,omitempty"`
 	// PaddingSeries makes huge_body add Size series instead of Size bytes.
 	PaddingSeries bool `json:"padding_series,omitempty"`
 	// Location is the absolute http(s) URL of mode redirect.
 	Location string `json:"location,omitempty"`
-	// Labels is the label count of many_labels' many_labels_gauge series.
+	// Labels is the label count of many_labels' many_labels_gauge series,
+	// the new series per scrape of series_churn and the extra tags of
+	// amplified_describe.
 	Labels int `json:"labels,omitempty"`
-	// LabelValueLength is the length of many_labels' long label value.
+	// LabelValueLength is the length of many_labels' long label value and
+	// of the keys and values of amplified_describe's tags.
 	LabelValueLength int `json:"label_value_length,omitempty"`
 }
 
@@ -149,6 +199,18 @@ var faultModes = map[FaultMode][]string{
 	FaultHTMLLogin:       nil,
 	FaultRedirect:        {"location"},
 	FaultManyLabels:      {"labels", "label_value_length"},
+	FaultSeriesChurn:     {"labels"},
+	FaultEchoRequest:     {"status"},
+	// Call-only modes: see workspaceFaultModes.
+	FaultAmplifiedDescribe: {"size", "labels", "label_value_length"},
+	FaultHugeList:          {"size"},
+}
+
+// callOnlyModes change a workspace call's answer and no /metrics one: the
+// call they apply to.
+var callOnlyModes = map[FaultMode]string{
+	FaultAmplifiedDescribe: faultCallGet,
+	FaultHugeList:          faultCallList,
 }
 
 // setFields names the fields of f, besides mode, that are not zero.
@@ -199,9 +261,9 @@ func (f *Fault) validate() error {
 		}
 	}
 	switch f.Mode {
-	case FaultStatus:
+	case FaultStatus, FaultEchoRequest:
 		if f.Status == 0 {
-			errs = append(errs, errors.New("fault.status is required for mode status"))
+			errs = append(errs, fmt.Errorf("fault.status is required for mode %s", f.Mode))
 		} else if f.Status < 400 || f.Status > 599 {
 			errs = append(errs, fmt.Errorf("fault.status %d is out of range: want 400 to 599", f.Status))
 		}
@@ -238,8 +300,45 @@ func (f *Fault) validate() error {
 		if f.LabelValueLength < 0 || f.LabelValueLength > maxFaultLabelValueLen {
 			errs = append(errs, fmt.Errorf("fault.label_value_length %d is out of range: want 0 to %d", f.LabelValueLength, maxFaultLabelValueLen))
 		}
+	case FaultSeriesChurn:
+		requirePositive("labels", f.Labels, maxChurnSeries)
+	case FaultAmplifiedDescribe:
+		errs = append(errs, f.validateAmplified()...)
+	case FaultHugeList:
+		requirePositive("size", f.Size, maxListPadding)
 	}
 	return errors.Join(errs...)
+}
+
+// validateAmplified checks the fields of amplified_describe: at least one
+// of size and labels, each in range, and tags of at most
+// maxAmplifiedTagBytes in all.
+func (f *Fault) validateAmplified() []error {
+	var errs []error
+	if f.Size == 0 && f.Labels == 0 {
+		errs = append(errs, errors.New("fault.size or fault.labels is required for mode amplified_describe"))
+	}
+	if f.Size < 0 || f.Size > maxAmplifiedEntities {
+		errs = append(errs, fmt.Errorf("fault.size %d is out of range: want 0 to %d", f.Size, maxAmplifiedEntities))
+	}
+	if f.Labels < 0 || f.Labels > maxFaultLabels {
+		errs = append(errs, fmt.Errorf("fault.labels %d is out of range: want 0 to %d", f.Labels, maxFaultLabels))
+	}
+	if f.LabelValueLength < 0 || f.LabelValueLength > maxFaultLabelValueLen {
+		errs = append(errs, fmt.Errorf("fault.label_value_length %d is out of range: want 0 to %d", f.LabelValueLength, maxFaultLabelValueLen))
+	} else if tagBytes := int64(f.Labels) * 2 * int64(f.amplifiedTagLength()); f.Labels > 0 && tagBytes > maxAmplifiedTagBytes {
+		errs = append(errs, fmt.Errorf("fault.labels × 2 × fault.label_value_length is %d bytes of tags: want at most %d", tagBytes, maxAmplifiedTagBytes))
+	}
+	return errs
+}
+
+// amplifiedTagLength is the key and value length of amplified_describe's
+// tags.
+func (f *Fault) amplifiedTagLength() int {
+	if f.LabelValueLength > 0 {
+		return f.LabelValueLength
+	}
+	return defaultAmplifiedTagLength
 }
 
 // faultChange is the fault part of a status patch: absent, a new fault, or
@@ -280,6 +379,12 @@ type activeFault struct {
 	cachedEp    *endpoint
 	cachedIndex int64
 	cachedBody  []byte
+
+	// scrapes counts the requests a series_churn fault answered.
+	scrapes atomic.Int64
+	// listPadding is huge_list's fake endpoints, rendered once.
+	listPaddingOnce sync.Once
+	listPadding     []byte
 }
 
 func newActiveFault(f *Fault) (*activeFault, error) {
@@ -293,7 +398,7 @@ func newActiveFault(f *Fault) (*activeFault, error) {
 // normal body.
 func (f *activeFault) replacesAnswer() bool {
 	switch f.Mode {
-	case FaultStatus, FaultHTMLLogin, FaultRedirect, FaultGzipBomb:
+	case FaultStatus, FaultHTMLLogin, FaultRedirect, FaultGzipBomb, FaultEchoRequest:
 		return true
 	}
 	return false
@@ -303,7 +408,7 @@ func (f *activeFault) replacesAnswer() bool {
 // samples, so that the window belongs in the truth.
 func (f *activeFault) recordsTruth() bool {
 	switch f.Mode {
-	case FaultSlowHeaders, FaultSlowBody, FaultDuplicateSeries, FaultNaNInf, FaultHugeBody, FaultManyLabels:
+	case FaultSlowHeaders, FaultSlowBody, FaultDuplicateSeries, FaultNaNInf, FaultHugeBody, FaultManyLabels, FaultSeriesChurn:
 		return true
 	}
 	return false

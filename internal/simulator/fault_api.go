@@ -17,7 +17,9 @@ import (
 // /metrics: the list call, the get call of every endpoint, or both token
 // endpoints, as when a workspace's API or its identity provider is down.
 // They let the receiver's tests check its backoff and Retry-After handling
-// during discovery and token renewal.
+// during discovery and token renewal, and, with echo_request,
+// amplified_describe and huge_list, what a hostile workspace can make it
+// hold or log.
 
 // The calls a workspace-level fault can be set on, as named by
 // PUT /simulator/faults/{call}.
@@ -27,9 +29,14 @@ const (
 	faultCallToken = "token"
 )
 
-// workspaceFaultModes are the modes a workspace-level fault may use: the
-// other modes alter a /metrics exposition, which none of these calls serve.
-var workspaceFaultModes = []FaultMode{FaultStatus, FaultSlowHeaders}
+// workspaceFaultModes are the modes a workspace-level fault of each call
+// may use: the other modes alter a /metrics exposition, which none of these
+// calls serve.
+var workspaceFaultModes = map[string][]FaultMode{
+	faultCallList:  {FaultStatus, FaultSlowHeaders, FaultEchoRequest, FaultHugeList},
+	faultCallGet:   {FaultStatus, FaultSlowHeaders, FaultEchoRequest, FaultAmplifiedDescribe},
+	faultCallToken: {FaultStatus, FaultSlowHeaders, FaultEchoRequest},
+}
 
 // tokenUnavailableDescription is the error_description of a token fault.
 //
@@ -60,9 +67,12 @@ func (wf *workspaceFaults) slot(call string) *atomic.Pointer[activeFault] {
 // SetAPIFault for that call; a nil f clears it. call is "list" (GET
 // /api/2.0/serving-endpoints) or "get" (GET /api/2.0/serving-endpoints/{name},
 // whatever the name, existing or not). Requests are still authenticated
-// first, as for /metrics faults. Only the modes status and slow_headers
-// apply. It is the Go form of PUT /simulator/faults/{call} and fails,
-// changing nothing, when call is unknown or f is invalid.
+// first, as for /metrics faults. The modes status, slow_headers and
+// echo_request apply to both calls, huge_list to the list call and
+// amplified_describe to the get call (which then still answers 404 for an
+// endpoint that does not exist). It is the Go form of PUT
+// /simulator/faults/{call} and fails, changing nothing, when call is
+// unknown or f is invalid.
 func (s *Server) SetAPIFault(call string, f *Fault) error {
 	if call != faultCallList && call != faultCallGet {
 		return fmt.Errorf("simulator: set API fault: unknown call %q: want %s or %s (token faults are set with SetTokenFault)",
@@ -78,9 +88,9 @@ func (s *Server) SetAPIFault(call string, f *Fault) error {
 // /oidc/v1/token and POST /{tenant}/oauth2/v2.0/token, answer as f
 // describes until the next SetTokenFault; a nil f clears it. The fault
 // comes before any check of the request, as an outage of the token service
-// would. Only the modes status and slow_headers apply. It is the Go form of
-// PUT /simulator/faults/token and fails, changing nothing, when f is
-// invalid.
+// would. Only the modes status, slow_headers and echo_request (which echoes
+// the form too) apply. It is the Go form of PUT /simulator/faults/token and
+// fails, changing nothing, when f is invalid.
 func (s *Server) SetTokenFault(f *Fault) error {
 	if err := s.setWorkspaceFault(faultCallToken, f); err != nil {
 		return fmt.Errorf("simulator: set token fault: %w", err)
@@ -96,9 +106,9 @@ func (s *Server) setWorkspaceFault(call string, f *Fault) error {
 		slot.Store(nil)
 		return nil
 	}
-	if f.Mode != "" && !slices.Contains(workspaceFaultModes, f.Mode) {
+	if _, known := faultModes[f.Mode]; known && !slices.Contains(workspaceFaultModes[call], f.Mode) {
 		return fmt.Errorf("fault.mode: mode %s is not supported for the %s call: want %s",
-			f.Mode, call, joinModes(workspaceFaultModes))
+			f.Mode, call, joinModes(workspaceFaultModes[call]))
 	}
 	fault, err := newActiveFault(f)
 	if err != nil {
@@ -108,12 +118,16 @@ func (s *Server) setWorkspaceFault(call string, f *Fault) error {
 	return nil
 }
 
+// joinModes names modes as "a, b or c".
 func joinModes(modes []FaultMode) string {
 	names := make([]string, len(modes))
 	for i, mode := range modes {
 		names[i] = string(mode)
 	}
-	return strings.Join(names, " or ")
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
 }
 
 // serveAPIFault applies the fault of call, if any, to a list or get
@@ -139,7 +153,13 @@ func (s *Server) serveAPIFault(w http.ResponseWriter, r *http.Request, call, nam
 			writeJSON(w, http.StatusServiceUnavailable, apiError{ErrorCode: errorCodeUnavailable, Message: err.Error()})
 			return true
 		}
+	case FaultEchoRequest:
+		s.countAPIStatus(f.Status)
+		writeEchoFault(w, r, f, false)
+		return true
 	}
+	// huge_list and amplified_describe alter the normal answer: the
+	// handlers apply them.
 	return false
 }
 
@@ -158,6 +178,10 @@ func (s *Server) serveTokenFault(w http.ResponseWriter, r *http.Request) bool {
 			w.Header().Set("Retry-After", f.RetryAfter)
 		}
 		s.writeTokenError(w, f.Status, oauthError{Error: oauthErrorTemporarilyUnavailable, Description: tokenUnavailableDescription}, false)
+		return true
+	case FaultEchoRequest:
+		// The form, client secret included, is echoed too.
+		writeEchoFault(w, r, f, true)
 		return true
 	case FaultSlowHeaders:
 		if err := s.wait(r.Context(), time.Duration(f.Delay)); err != nil {

@@ -187,7 +187,7 @@ func TestWorkspaceFaultValidation(t *testing.T) {
 	tests := map[string]struct{ call, body, mentions string }{
 		"unknown call":          {"lists", `{"fault":{"mode":"status","status":503}}`, `unknown fault call "lists": want list, get or token`},
 		"metrics is not a call": {"metrics", `{"fault":null}`, "unknown fault call"},
-		"body mode for list":    {"list", `{"fault":{"mode":"truncated"}}`, "mode truncated is not supported for the list call: want status or slow_headers"},
+		"body mode for list":    {"list", `{"fault":{"mode":"truncated"}}`, "mode truncated is not supported for the list call: want status, slow_headers, echo_request or huge_list"},
 		"body mode for get":     {"get", `{"fault":{"mode":"html_login"}}`, "mode html_login is not supported for the get call"},
 		"body mode for token":   {"token", `{"fault":{"mode":"redirect","location":"http://x"}}`, "mode redirect is not supported for the token call"},
 		"unknown mode":          {"list", `{"fault":{"mode":"explode"}}`, "fault.mode"},

@@ -25,7 +25,7 @@ func (s *Server) SetFault(endpoint string, f *Fault) error {
 }
 
 // serveReplacingFault answers a fault that needs no normal body.
-func (s *Server) serveReplacingFault(w http.ResponseWriter, f *activeFault, name string) {
+func (s *Server) serveReplacingFault(w http.ResponseWriter, r *http.Request, f *activeFault, name string) {
 	s.counters.faulted.Add(1)
 	switch f.Mode {
 	case FaultStatus:
@@ -46,6 +46,9 @@ func (s *Server) serveReplacingFault(w http.ResponseWriter, f *activeFault, name
 		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(body)
+	case FaultEchoRequest:
+		s.countAPIStatus(f.Status)
+		writeEchoFault(w, r, f, false)
 	}
 }
 
@@ -56,13 +59,10 @@ func (s *Server) writeStatusFault(w http.ResponseWriter, f *activeFault, e apiEr
 	if f.RetryAfter != "" {
 		w.Header().Set("Retry-After", f.RetryAfter)
 	}
-	switch f.Status {
-	case http.StatusUnauthorized:
-		s.counters.unauthorized.Add(1)
+	if f.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", "Bearer")
-	case http.StatusNotFound:
-		s.counters.notFound.Add(1)
 	}
+	s.countAPIStatus(f.Status)
 	writeJSON(w, f.Status, e)
 }
 
@@ -96,6 +96,9 @@ func (s *Server) serveBodyFault(w http.ResponseWriter, r *http.Request, f *activ
 		// Abort closes the connection short of the declared length: the
 		// client reads an unexpected EOF. The server does not log it.
 		panic(http.ErrAbortHandler)
+	case FaultSeriesChurn:
+		// Never cached: every scrape brings new series.
+		body = seriesChurnBody(body, f.Labels, f.scrapes.Add(1), current.endMillis)
 	default:
 		body = f.derivedBody(ep, current.index, func() []byte { return s.faultBody(f, ep, current, body) })
 	}

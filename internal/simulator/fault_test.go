@@ -488,8 +488,10 @@ func TestFaultTruth(t *testing.T) {
 		{Mode: FaultNaNInf}:                              true,
 		{Mode: FaultHugeBody, Size: 1000}:                true,
 		{Mode: FaultManyLabels, Labels: 5}:               true,
+		{Mode: FaultSeriesChurn, Labels: 5}:              true,
+		{Mode: FaultEchoRequest, Status: 400}:            false,
 	}
-	require.Len(t, faults, len(faultModes), "every mode")
+	require.Len(t, faults, len(faultModes)-len(callOnlyModes), "every mode of /metrics")
 	for fault, recorded := range faults {
 		name := "fault-" + strings.ReplaceAll(string(fault.Mode), "_", "-")
 		ts.mustControl(t, http.MethodPost, "/simulator/endpoints", `{"name":"`+name+`","kind":"cpu"}`, http.StatusCreated)
@@ -607,6 +609,8 @@ func TestFaultsSwitchDuringScrapes(t *testing.T) {
 		{Mode: FaultInvalidUTF8},
 		{Mode: FaultManyLabels, Labels: 10},
 		{Mode: FaultHTMLLogin},
+		{Mode: FaultSeriesChurn, Labels: 10},
+		{Mode: FaultEchoRequest, Status: 400},
 	}
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

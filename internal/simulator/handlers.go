@@ -57,7 +57,12 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	if s.serveAPIFault(w, r, faultCallList, "") {
 		return
 	}
-	writeJSONBytes(w, http.StatusOK, s.catalog.snapshot().listBodyAt(s.now()))
+	body := s.catalog.snapshot().listBodyAt(s.now())
+	if f := s.workspaceFaults.list.Load(); f != nil && f.Mode == FaultHugeList {
+		s.writePaddedList(w, body, f)
+		return
+	}
+	writeJSONBytes(w, http.StatusOK, body)
 }
 
 func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
@@ -70,6 +75,15 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request) {
 	entry, ok := s.catalog.presentEntry(name, s.now())
 	if !ok {
 		s.writeNotFound(w, errorCodeNotFound, endpointNotFoundMessage(name))
+		return
+	}
+	if f := s.workspaceFaults.get.Load(); f != nil && f.Mode == FaultAmplifiedDescribe {
+		body, err := amplifiedDescription(entry.ep, entry.status, f.Size, f.Labels, f.amplifiedTagLength())
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, apiError{ErrorCode: errorCodeInternal, Message: err.Error()})
+			return
+		}
+		writeJSONBytes(w, http.StatusOK, body)
 		return
 	}
 	writeJSONBytes(w, http.StatusOK, entry.detail)
@@ -95,7 +109,7 @@ func (s *Server) handleMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	fault := entry.status.fault
 	if fault != nil && fault.replacesAnswer() {
-		s.serveReplacingFault(w, fault, name)
+		s.serveReplacingFault(w, r, fault, name)
 		return
 	}
 	ep := entry.endpointFor(current)

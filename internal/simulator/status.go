@@ -125,6 +125,10 @@ func (p statusPatch) apply(ep *endpoint, st endpointStatus) (endpointStatus, err
 	if p.Fault.set {
 		st.fault = nil
 		if p.Fault.fault != nil {
+			if call, ok := callOnlyModes[p.Fault.fault.Mode]; ok {
+				errs = append(errs, fmt.Errorf("fault.mode: mode %s changes the %s call, not /metrics: set it with PUT /simulator/faults/%s",
+					p.Fault.fault.Mode, call, call))
+			}
 			fault, err := newActiveFault(p.Fault.fault)
 			if err != nil {
 				errs = append(errs, err)

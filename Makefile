@@ -139,7 +139,7 @@ run: build deps $(if $(filter 3,$(PROMETHEUS)),$(PROMETHEUS3))
 
 ## test: everything: generated code in sync, lint, unit tests, micro-benchmarks once, deployment assets,
 ## end-to-end suite.
-test: check-generated lint test-unit bench-smoke fuzz test-deploy test-ocb-import test-e2e
+test: check-generated lint test-unit bench-smoke fuzz mutation-smoke test-deploy test-ocb-import test-e2e
 
 ## test-unit: the quick loop: the unit tests of every Go module with the race detector, in a few minutes; needs
 ## only Go (no root, apt, podman or network namespace). The distribution's module has no tests of its own.
@@ -226,12 +226,6 @@ MUTATION_PACKAGES ?= internal/accumulator internal/exposition internal/workspace
 MUTATION_TMP := $(CURDIR)/$(TOOLS)/mutation-tmp
 MUTATION_FLAGS ?= --workers 2 --timeout-coefficient 5
 .PHONY: mutation mutation-smoke
-## vulncheck: govulncheck over every Go module, the distribution included: the known vulnerabilities of the Go
-## version and of the dependencies that the code can reach. It reads the vulnerability database at vuln.go.dev,
-## so it needs the network and is not part of `make test`; run it before a release and when advisories appear.
-.PHONY: vulncheck
-vulncheck: $(GOVULNCHECK)
-	for m in $(GO_MODULES); do echo "govulncheck: $$m"; (cd $$m && $(CURDIR)/$(GOVULNCHECK) ./...) || status=1; done; exit $${status:-0}
 
 mutation: $(GREMLINS)
 	@mkdir -p $(MUTATION_TMP)/internal $(BIN)/mutation && ln -sfn $(CURDIR)/internal/simulator $(MUTATION_TMP)/internal/simulator
@@ -242,7 +236,15 @@ mutation: $(GREMLINS)
 			| grep -E 'LIVED|TIMED OUT|efficacy|coverage|Killed' || true; \
 	done
 
-## mutation-smoke: mutation testing of internal/accumulator alone, failing under 90 % efficacy.
+## mutation-smoke: mutation testing of internal/accumulator alone, failing under 90 % efficacy (part of `make test`,
+## about 2 minutes).
 mutation-smoke: $(GREMLINS)
 	@mkdir -p $(MUTATION_TMP)/internal && ln -sfn $(CURDIR)/internal/simulator $(MUTATION_TMP)/internal/simulator
 	cd $(RECEIVER) && TMPDIR=$(MUTATION_TMP) ../../$(GREMLINS) unleash ./internal/accumulator $(MUTATION_FLAGS) -S lt --threshold-efficacy 90
+
+## vulncheck: govulncheck over every Go module, the distribution included: the known vulnerabilities of the Go
+## version and of the dependencies that the code can reach. It reads the vulnerability database at vuln.go.dev,
+## so it needs the network and is not part of `make test`; run it before a release and when advisories appear.
+.PHONY: vulncheck
+vulncheck: $(GOVULNCHECK)
+	for m in $(GO_MODULES); do echo "govulncheck: $$m"; (cd $$m && $(CURDIR)/$(GOVULNCHECK) ./...) || status=1; done; exit $${status:-0}

@@ -40,8 +40,8 @@ import (
 const (
 	worstCaseEndpoints = 8
 	// The documented bounds the measured figures must stay under (docs/reliability.md).
-	worstCasePerEndpoint   = 512 << 10 // an endpoint's description, resources, computed series, output
-	worstCasePerSeries     = 8 << 10   // one series of the longest labels, and its point in the output
+	worstCasePerEndpoint = 512 << 10 // an endpoint's description, resources, computed series, output
+	worstCasePerSeries   = 8 << 10   // one series of the longest labels, and its point in the output
 	// What one scrape in flight holds. The figure is the cycle's peak divided by the scrapes in flight, and it
 	// depends on how many of them peak together: 7–9 MiB on an idle machine, 12.3 MiB seen on a loaded one.
 	worstCasePeakPerScrape = 16 << 20

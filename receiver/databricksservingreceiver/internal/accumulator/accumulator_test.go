@@ -247,6 +247,7 @@ func TestAddHistogramRejectsMalformedWindows(t *testing.T) {
 		{Bounds: []float64{math.NaN(), 10}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1},   // NaN bound
 		{Bounds: []float64{math.NaN()}, Counts: []uint64{1, 1}, Count: 2, Sum: 1},          // a single NaN bound
 		{Bounds: []float64{math.Inf(-1), 10}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1}, // -Inf bound
+		{Bounds: []float64{5, 5}, Counts: []uint64{1, 1, 1}, Count: 3, Sum: 1},             // a bound repeated
 	}
 	for i, h := range bad {
 		_, _, err := acc.AddHistogram(one("lat"), minute(i+1), h, false)

@@ -162,3 +162,40 @@ func TestAFullRingSavesItsNewestWindow(t *testing.T) {
 	assert.True(t, em.Emit)
 	assert.Equal(t, float64(RememberedWindows+3), total)
 }
+
+// A window that arrives late, after the ring has wrapped, is still counted when it is newer than the oldest window
+// the ring remembers, wherever in the ring that oldest window sits.
+func TestALateWindowNewerThanTheOldestRememberedIsCountedAfterTheRingWrapped(t *testing.T) {
+	acc := New()
+	// Windows 1..10 but 5: 10 replaces window 1, so the oldest remembered (2) is no longer in the ring's first slot.
+	for _, n := range []int{1, 2, 3, 4, 6, 7, 8, 9, 10} {
+		_, _, err := acc.AddSum(one("a"), minute(n), 1, false)
+		require.NoError(t, err)
+	}
+	em, total, err := acc.AddSum(one("a"), minute(5), 10, false)
+	require.NoError(t, err, "window 5 is newer than window 2, the oldest remembered")
+	assert.True(t, em.Emit)
+	assert.Equal(t, 19.0, total)
+	_, _, err = acc.AddSum(one("a"), minute(2), 10, false)
+	require.ErrorIs(t, err, ErrLateWindow, "window 5 took window 2's place: 2 is now older than every window remembered")
+}
+
+// Ending a cumulative stream changes what is saved (the stream is closed); ending a gauge does not.
+func TestEndingAStreamMakesTheStateDirtyOnlyForCumulativeKinds(t *testing.T) {
+	acc := New()
+	acc.AddGauge(one("cpu"), KindGauge, minute(1))
+	_, _, err := acc.AddHistogram(one("latency"), minute(1), histogram(1, 0, 0), false)
+	require.NoError(t, err)
+	_, _, err = acc.AddSum(one("requests"), minute(1), 1, false)
+	require.NoError(t, err)
+	acc.ClearDirty()
+	_, ok := acc.End("out/cpu")
+	require.True(t, ok)
+	assert.False(t, acc.Dirty(), "a gauge is not saved: ending it leaves nothing to save")
+	for _, key := range []string{"out/latency", "out/requests"} {
+		_, ok = acc.End(key)
+		require.True(t, ok)
+		assert.True(t, acc.Dirty(), "%s ended", key)
+		acc.ClearDirty()
+	}
+}

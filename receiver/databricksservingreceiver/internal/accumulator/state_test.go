@@ -192,3 +192,66 @@ func TestRestoredStateIsNotEvictedBeforeItCouldBeSeen(t *testing.T) {
 	assert.NotZero(t, sources, "restored sources count as seen at the load")
 	assert.NotZero(t, streams)
 }
+
+// Histogram streams of the same bounds (every served entity's latency) save their bounds once: the saved state of
+// a thousand endpoints stays small.
+func TestHistogramsOfTheSameBoundsSaveTheirBoundsOnce(t *testing.T) {
+	size := func(streams int) int {
+		acc := New()
+		for i := range streams {
+			_, _, err := acc.AddHistogram(one(string(rune('a'+i))), minute(1), histogram(1, 2, 3), false)
+			require.NoError(t, err)
+		}
+		return len(acc.AppendState(nil))
+	}
+	single, double := size(1), size(2)
+	// One stream saves three counts (streams, sources, layouts: a byte each), its stream and source entries, and
+	// one layout (its length, a byte, and two bounds of 8 bytes). A second stream of keys as long adds its
+	// stream and source entries, not its bounds again.
+	entries := single - 3 - (1 + 16)
+	assert.Equal(t, entries, double-single, "one stream: %d bytes, two: %d", single, double)
+	restored := New()
+	acc := New()
+	_, _, err := acc.AddHistogram(Series{Source: "a", Stream: "a"}, minute(1), histogram(1, 2, 3), false)
+	require.NoError(t, err)
+	_, _, err = acc.AddHistogram(Series{Source: "b", Stream: "b"}, minute(1), histogram(4, 5, 6), false)
+	require.NoError(t, err)
+	require.NoError(t, restored.LoadState(acc.AppendState(nil), minute(2).AsTime()))
+	for key, want := range map[string]Histogram{"a": histogram(1, 2, 3), "b": histogram(4, 5, 6)} {
+		em, total, err := restored.AddHistogram(Series{Source: key, Stream: key}, minute(2), histogram(0, 0, 1), false)
+		require.NoError(t, err)
+		require.True(t, em.Resumed)
+		assert.Equal(t, want.Bounds, em.ResumedHistogram.Bounds, key)
+		assert.Equal(t, want.Counts, em.ResumedHistogram.Counts, key)
+		assert.Equal(t, want.Count+1, total.Count, key)
+	}
+}
+
+// A timestamp up to maxSavedSkew after the load's time is plausible (a workspace clock ahead of the collector's);
+// one a nanosecond later makes the state corrupt.
+func TestSavedTimestampsMayLieExactlyMaxSavedSkewAhead(t *testing.T) {
+	acc := New()
+	_, _, err := acc.AddSum(one("a"), minute(1), 1, false)
+	require.NoError(t, err)
+	saved := acc.AppendState(nil)
+	last := acc.LastWritten("out/a").AsTime()
+	require.NoError(t, New().LoadState(saved, last.Add(-maxSavedSkew)))
+	require.ErrorIs(t, New().LoadState(saved, last.Add(-maxSavedSkew-time.Nanosecond)), errCorrupt)
+}
+
+// The reader's primitives: a count is refused before anything is allocated when its items cannot fit in what is
+// left, and the last byte of a state is read like any other.
+func TestStateReaderBoundsEveryRead(t *testing.T) {
+	r := &stateReader{b: binary.AppendUvarint(nil, 2)}
+	r.b = append(r.b, make([]byte, 15)...)
+	assert.Equal(t, 0, r.count(8), "two items of 8 bytes do not fit in 15")
+	require.ErrorIs(t, r.err, errCorrupt)
+	r = &stateReader{b: append(binary.AppendUvarint(nil, 2), make([]byte, 16)...)}
+	assert.Equal(t, 2, r.count(8), "two items of 8 bytes fit in 16")
+	require.NoError(t, r.err)
+	r = &stateReader{b: []byte{7}}
+	assert.Equal(t, byte(7), r.byte())
+	require.NoError(t, r.err)
+	assert.Equal(t, byte(0), r.byte())
+	require.ErrorIs(t, r.err, errCorrupt)
+}

@@ -222,7 +222,10 @@ screenshot: build deps
 ## docs/development.md, "Mutation testing"). Slow: minutes per package. MUTATION_PACKAGES picks packages.
 # gremlins copies the module into $TMPDIR/gremlins-*/wd-*: the receiver's relative replace of
 # ../../internal/simulator must resolve from there, hence a TMPDIR whose internal/simulator is the repository's.
+# "." is the receiver's own package, where only conversion and limits are mutated (MUTATION_ROOT_FILES): the
+# rest of it is wiring whose tests run a whole scrape per mutant.
 MUTATION_PACKAGES ?= internal/accumulator internal/exposition internal/workspace internal/discovery .
+MUTATION_ROOT_FILES ?= convert.go limits.go
 MUTATION_TMP := $(CURDIR)/$(TOOLS)/mutation-tmp
 MUTATION_FLAGS ?= --workers 2 --timeout-coefficient 5
 .PHONY: mutation mutation-smoke
@@ -230,9 +233,15 @@ MUTATION_FLAGS ?= --workers 2 --timeout-coefficient 5
 mutation: $(GREMLINS)
 	@mkdir -p $(MUTATION_TMP)/internal $(BIN)/mutation && ln -sfn $(CURDIR)/internal/simulator $(MUTATION_TMP)/internal/simulator
 	@for pkg in $(MUTATION_PACKAGES); do \
-		name=$$(basename $$pkg); [ "$$pkg" = . ] && name=receiver; \
+		name=$$(basename $$pkg); exclude=""; \
+		if [ "$$pkg" = . ]; then \
+			name=receiver; exclude="-E ^internal/"; \
+			for f in $$(cd $(RECEIVER) && ls *.go | grep -v _test.go); do \
+				case " $(MUTATION_ROOT_FILES) " in *" $$f "*) ;; *) exclude="$$exclude -E ^$$f\$$";; esac; \
+			done; \
+		fi; \
 		echo "== $$pkg"; \
-		(cd $(RECEIVER) && TMPDIR=$(MUTATION_TMP) ../../$(GREMLINS) unleash ./$$pkg $(MUTATION_FLAGS) -S lt -o $(CURDIR)/$(BIN)/mutation/$$name.json) \
+		(cd $(RECEIVER) && TMPDIR=$(MUTATION_TMP) ../../$(GREMLINS) unleash ./$$pkg $$exclude $(MUTATION_FLAGS) -S lt -o $(CURDIR)/$(BIN)/mutation/$$name.json) \
 			| grep -E 'LIVED|TIMED OUT|efficacy|coverage|Killed' || true; \
 	done
 

@@ -381,7 +381,7 @@ func TestSavedStateIsSmall(t *testing.T) {
 	for i := range 1000 {
 		desc := endpointDescription("endpoint-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26))
 		desc.Config.ServedEntities = append(desc.Config.ServedEntities, workspace.ServedEntity{Name: "readmission_model-8"})
-		ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, "adb-1234567890123456.7.azuredatabricks.net", desc), false)
+		ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, workspaceIdentity{host: "adb-1234567890123456.7.azuredatabricks.net"}, desc), false)
 		for minute := range 2 {
 			md := pmetric.NewMetrics()
 			c := newConverter(ep, cfg, "test", md.ResourceMetrics(), time.UnixMilli(bodyTimestamp).Add(time.Duration(minute)*time.Minute))

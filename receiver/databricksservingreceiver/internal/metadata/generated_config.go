@@ -877,6 +877,8 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for databricksserving resource attributes.
 type ResourceAttributesConfig struct {
+	CloudProvider                                   ResourceAttributeConfig `mapstructure:"cloud.provider"`
+	CloudRegion                                     ResourceAttributeConfig `mapstructure:"cloud.region"`
 	DatabricksServingEndpointID                     ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.id"`
 	DatabricksServingEndpointName                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.name"`
 	DatabricksServingEndpointTags                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.tags"`
@@ -890,10 +892,18 @@ type ResourceAttributesConfig struct {
 	DatabricksServingServedEntityWorkloadType       ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.workload_type"`
 	DatabricksServingShard                          ResourceAttributeConfig `mapstructure:"databricks.serving.shard"`
 	DatabricksWorkspaceHost                         ResourceAttributeConfig `mapstructure:"databricks.workspace.host"`
+	DatabricksWorkspaceID                           ResourceAttributeConfig `mapstructure:"databricks.workspace.id"`
+	DatabricksWorkspaceName                         ResourceAttributeConfig `mapstructure:"databricks.workspace.name"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 	return ResourceAttributesConfig{
+		CloudProvider: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		CloudRegion: ResourceAttributeConfig{
+			Enabled: true,
+		},
 		DatabricksServingEndpointID: ResourceAttributeConfig{
 			Enabled: true,
 		},
@@ -931,6 +941,12 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 			Enabled: true,
 		},
 		DatabricksWorkspaceHost: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksWorkspaceID: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksWorkspaceName: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

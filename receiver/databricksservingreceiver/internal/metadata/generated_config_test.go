@@ -107,6 +107,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
+					CloudProvider:                                   ResourceAttributeConfig{Enabled: true},
+					CloudRegion:                                     ResourceAttributeConfig{Enabled: true},
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
 					DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: true},
 					DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: true},
@@ -120,6 +122,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: true},
 					DatabricksServingShard:                          ResourceAttributeConfig{Enabled: true},
 					DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: true},
+					DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: true},
+					DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -208,6 +212,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
+					CloudProvider:                                   ResourceAttributeConfig{Enabled: false},
+					CloudRegion:                                     ResourceAttributeConfig{Enabled: false},
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
 					DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: false},
 					DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: false},
@@ -221,6 +227,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: false},
 					DatabricksServingShard:                          ResourceAttributeConfig{Enabled: false},
 					DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: false},
+					DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: false},
+					DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -423,6 +431,8 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
+				CloudProvider:                                   ResourceAttributeConfig{Enabled: true},
+				CloudRegion:                                     ResourceAttributeConfig{Enabled: true},
 				DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
 				DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: true},
 				DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: true},
@@ -436,11 +446,15 @@ func TestResourceAttributesConfig(t *testing.T) {
 				DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: true},
 				DatabricksServingShard:                          ResourceAttributeConfig{Enabled: true},
 				DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: true},
+				DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: true},
+				DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
+				CloudProvider:                                   ResourceAttributeConfig{Enabled: false},
+				CloudRegion:                                     ResourceAttributeConfig{Enabled: false},
 				DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
 				DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: false},
 				DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: false},
@@ -454,6 +468,8 @@ func TestResourceAttributesConfig(t *testing.T) {
 				DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: false},
 				DatabricksServingShard:                          ResourceAttributeConfig{Enabled: false},
 				DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: false},
+				DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: false},
+				DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

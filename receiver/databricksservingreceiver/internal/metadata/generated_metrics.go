@@ -1775,6 +1775,18 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		resourceAttributeIncludeFilter:                     make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:                     make(map[string]filter.Filter),
 	}
+	if mbc.ResourceAttributes.CloudProvider.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cloud.provider"] = filter.CreateFilter(mbc.ResourceAttributes.CloudProvider.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CloudProvider.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cloud.provider"] = filter.CreateFilter(mbc.ResourceAttributes.CloudProvider.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.CloudRegion.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cloud.region"] = filter.CreateFilter(mbc.ResourceAttributes.CloudRegion.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CloudRegion.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cloud.region"] = filter.CreateFilter(mbc.ResourceAttributes.CloudRegion.MetricsExclude)
+	}
 	if mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsInclude)
 	}
@@ -1852,6 +1864,18 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	}
 	if mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["databricks.workspace.host"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.workspace.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.workspace.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.workspace.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.workspace.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsExclude)
 	}
 
 	for _, op := range options {

@@ -184,6 +184,8 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 
 			rb := mb.NewResourceBuilder()
+			rb.SetCloudProvider("cloud.provider-val")
+			rb.SetCloudRegion("cloud.region-val")
 			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
 			rb.SetDatabricksServingEndpointName("databricks.serving.endpoint.name-val")
 			rb.SetDatabricksServingEndpointTags(map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"})
@@ -197,6 +199,8 @@ func TestMetricsBuilder(t *testing.T) {
 			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
 			rb.SetDatabricksServingShard("databricks.serving.shard-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
+			rb.SetDatabricksWorkspaceID("databricks.workspace.id-val")
+			rb.SetDatabricksWorkspaceName("databricks.workspace.name-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {

@@ -21,6 +21,20 @@ func NewResourceBuilder(rac ResourceAttributesConfig) *ResourceBuilder {
 	}
 }
 
+// SetCloudProvider sets provided value as "cloud.provider" attribute.
+func (rb *ResourceBuilder) SetCloudProvider(val string) {
+	if rb.config.CloudProvider.Enabled {
+		rb.res.Attributes().PutStr("cloud.provider", val)
+	}
+}
+
+// SetCloudRegion sets provided value as "cloud.region" attribute.
+func (rb *ResourceBuilder) SetCloudRegion(val string) {
+	if rb.config.CloudRegion.Enabled {
+		rb.res.Attributes().PutStr("cloud.region", val)
+	}
+}
+
 // SetDatabricksServingEndpointID sets provided value as "databricks.serving.endpoint.id" attribute.
 func (rb *ResourceBuilder) SetDatabricksServingEndpointID(val string) {
 	if rb.config.DatabricksServingEndpointID.Enabled {
@@ -109,6 +123,20 @@ func (rb *ResourceBuilder) SetDatabricksServingShard(val string) {
 func (rb *ResourceBuilder) SetDatabricksWorkspaceHost(val string) {
 	if rb.config.DatabricksWorkspaceHost.Enabled {
 		rb.res.Attributes().PutStr("databricks.workspace.host", val)
+	}
+}
+
+// SetDatabricksWorkspaceID sets provided value as "databricks.workspace.id" attribute.
+func (rb *ResourceBuilder) SetDatabricksWorkspaceID(val string) {
+	if rb.config.DatabricksWorkspaceID.Enabled {
+		rb.res.Attributes().PutStr("databricks.workspace.id", val)
+	}
+}
+
+// SetDatabricksWorkspaceName sets provided value as "databricks.workspace.name" attribute.
+func (rb *ResourceBuilder) SetDatabricksWorkspaceName(val string) {
+	if rb.config.DatabricksWorkspaceName.Enabled {
+		rb.res.Attributes().PutStr("databricks.workspace.name", val)
 	}
 }
 

@@ -29,13 +29,13 @@ type API interface {
 // Discoverer keeps the list of endpoints to scrape. Endpoints is called by one goroutine at a time (the
 // scraper's cycle); Describe, Remember and Counts are safe to call concurrently with it and each other.
 type Discoverer struct {
-	api           API
-	cfg           Config
-	shard         ShardConfig
-	static        []string // endpoints named in the receiver's config; no listing when set
+	api          API
+	cfg          Config
+	shard        ShardConfig
+	static       []string // endpoints named in the receiver's config; no listing when set
 	workspaceKey string
-	concurrency   int
-	logger        *zap.Logger
+	concurrency  int
+	logger       *zap.Logger
 
 	refreshedAt time.Time
 	mu          sync.Mutex           // guards endpoints and describeRetryAt against the concurrent scrapes

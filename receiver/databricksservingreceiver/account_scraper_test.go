@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
@@ -270,4 +271,28 @@ func TestAccountListFailuresAreNeverFatalOnceListed(t *testing.T) {
 	md, err := scrapeAccount(t, s)
 	require.Error(t, err, "the refused list is reported")
 	assert.Len(t, findPoints(md, "databricks.serving.scrape.up", map[string]string{"databricks.workspace.name": "prod"}), 1, "the last list is still scraped")
+}
+
+// TestTheFactoryBuildsTheAccountReceiver: a receiver with account: starts, scrapes the account, and stops.
+func TestTheFactoryBuildsTheAccountReceiver(t *testing.T) {
+	account := newSimulatedAccount(t)
+	ws := account.addWorkspace(t, "prod", 1, true, 1)
+	cfg := createDefaultConfig().(*Config)
+	cfg.Account = &AccountConfig{Cloud: "aws", AccountID: "acc-1", Host: account.host, WorkspaceURL: "http://{deployment_name}"}
+	cfg.OAuth = &OAuthConfig{ClientID: "sp", ClientSecret: "sp-secret"}
+	cfg.CollectionInterval, cfg.InitialDelay = time.Second, 0
+	require.NoError(t, cfg.Validate())
+	sink := new(consumertest.MetricsSink)
+	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, rcv.Start(context.Background(), componenttest.NewNopHost()))
+	defer func() { require.NoError(t, rcv.Shutdown(context.Background())) }()
+	require.Eventually(t, func() bool {
+		for _, md := range sink.AllMetrics() {
+			if len(findPoints(md, "databricks.serving.scrape.up", map[string]string{"databricks.workspace.id": ws.ID})) > 0 {
+				return true
+			}
+		}
+		return false
+	}, 10*time.Second, 50*time.Millisecond)
 }

@@ -54,6 +54,11 @@ type accountScraper struct {
 	// listFailures counts consecutive failed lists; the list is not asked again before retryAt.
 	listFailures int
 	retryAt      time.Time
+	// health is the state of the account's own health metrics (nil for a static list); listErr is the outcome of
+	// the last attempt to list, counts what the last good list held (see account_health.go).
+	health  *endpointState
+	listErr error
+	counts  accountCounts
 }
 
 // accountWorkspace is a listed workspace and its scraper.
@@ -71,6 +76,7 @@ func newAccountScraper(cfg *Config, settings receiver.Settings) *accountScraper 
 	return &accountScraper{
 		cfg: cfg, settings: settings, logger: settings.Logger, filter: filter, interval: interval,
 		slots: make(chan struct{}, cfg.MaxConcurrency), now: time.Now, workspaces: map[string]*accountWorkspace{},
+		health: newAccountState(cfg),
 	}
 }
 
@@ -160,8 +166,10 @@ func (a *accountScraper) shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// scrape runs one cycle: the account's list when it is due, then every workspace's cycle at once, merged. Only
-// a list that never succeeded fails the cycle; a workspace's failure is a partial error of its own.
+// scrape runs one cycle: the account's list when it is due, then every workspace's cycle at once, merged. A
+// failed list is a partial error, never the cycle's: the account's health says so in the same cycle (a failed
+// cycle's metrics would be dropped), and the workspaces of the last good list are scraped meanwhile. A
+// workspace's failure is a partial error of its own.
 func (a *accountScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -169,11 +177,9 @@ func (a *accountScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	md := pmetric.NewMetrics()
 	var errs scrapererror.ScrapeErrors
 	if err := a.refresh(ctx, now, md.ResourceMetrics()); err != nil {
-		if !a.listedOnce {
-			return md, err
-		}
-		errs.AddPartial(1, err) // the workspaces of the last good list are scraped meanwhile
+		errs.AddPartial(1, err)
 	}
+	a.recordAccountHealth(now, md.ResourceMetrics())
 	keys := make([]string, 0, len(a.workspaces))
 	for key := range a.workspaces {
 		keys = append(keys, key)
@@ -223,16 +229,22 @@ func (a *accountScraper) refresh(ctx context.Context, now time.Time, out pmetric
 	}
 	listed, err := a.lister.List(ctx)
 	var skipped *account.SkippedError
+	unusable := 0 // listed, but with no URL the receiver may use
 	switch {
 	case errors.As(err, &skipped):
 		a.logger.Warn("Some of the account's workspaces cannot be scraped", zap.Error(err))
+		unusable = len(skipped.Names)
 	case err != nil:
 		a.listFailures++
 		a.retryAt = now.Add(a.listBackoff(err))
+		a.listErr = err
 		return err
 	}
-	a.listFailures, a.retryAt = 0, time.Time{}
-	a.apply(ctx, a.filter.Apply(listed), now, out)
+	a.listFailures, a.retryAt, a.listErr = 0, time.Time{}, nil
+	refused := a.apply(ctx, a.filter.Apply(listed), now, out)
+	// The unusable ones count as refused whatever the filters say: the list named them, and their names are not
+	// trusted enough to match filters against.
+	a.counts = accountCounts{discovered: len(listed) + unusable, selected: len(a.workspaces), refused: refused + unusable}
 	a.listedOnce, a.refreshedAt = true, now
 	return nil
 }
@@ -253,13 +265,15 @@ func (a *accountScraper) listBackoff(err error) time.Duration {
 }
 
 // apply makes the scrapers follow the list: a workspace that changed (another URL, name or region) is retired
-// and started again, so its series carry what the account says now.
-func (a *accountScraper) apply(ctx context.Context, listed []account.Workspace, now time.Time, out pmetric.ResourceMetricsSlice) {
+// and started again, so its series carry what the account says now. It returns how many listed workspaces have
+// no scraper: a URL the receiver refuses, or a scraper that could not start.
+func (a *accountScraper) apply(ctx context.Context, listed []account.Workspace, now time.Time, out pmetric.ResourceMetricsSlice) (refused int) {
 	current := make(map[string]account.Workspace, len(listed))
 	for _, ws := range listed {
 		if _, err := workspaceURL(ws.URL); err != nil {
 			a.logger.Warn("Skipping a listed workspace whose URL the receiver does not send credentials to",
 				zap.String("workspace", ws.Name), zap.String("id", ws.ID), zap.Error(err))
+			refused++
 			continue
 		}
 		current[workspaceKey(ws)] = ws
@@ -280,10 +294,12 @@ func (a *accountScraper) apply(ctx context.Context, listed []account.Workspace, 
 		sc, err := a.newWorkspaceScraper(ctx, ws)
 		if err != nil {
 			a.logger.Warn("Cannot scrape a listed workspace", zap.String("workspace", ws.Name), zap.String("url", ws.URL), zap.Error(err))
+			refused++
 			continue
 		}
 		a.workspaces[key] = &accountWorkspace{ws: ws, scraper: sc}
 	}
+	return refused
 }
 
 // newWorkspaceScraper starts the scraper of one listed workspace.

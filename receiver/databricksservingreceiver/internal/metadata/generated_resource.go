@@ -35,6 +35,20 @@ func (rb *ResourceBuilder) SetCloudRegion(val string) {
 	}
 }
 
+// SetDatabricksAccountHost sets provided value as "databricks.account.host" attribute.
+func (rb *ResourceBuilder) SetDatabricksAccountHost(val string) {
+	if rb.config.DatabricksAccountHost.Enabled {
+		rb.res.Attributes().PutStr("databricks.account.host", val)
+	}
+}
+
+// SetDatabricksAccountID sets provided value as "databricks.account.id" attribute.
+func (rb *ResourceBuilder) SetDatabricksAccountID(val string) {
+	if rb.config.DatabricksAccountID.Enabled {
+		rb.res.Attributes().PutStr("databricks.account.id", val)
+	}
+}
+
 // SetDatabricksServingEndpointID sets provided value as "databricks.serving.endpoint.id" attribute.
 func (rb *ResourceBuilder) SetDatabricksServingEndpointID(val string) {
 	if rb.config.DatabricksServingEndpointID.Enabled {

@@ -15,6 +15,8 @@ func TestResourceBuilder(t *testing.T) {
 			rb := NewResourceBuilder(cfg)
 			rb.SetCloudProvider("cloud.provider-val")
 			rb.SetCloudRegion("cloud.region-val")
+			rb.SetDatabricksAccountHost("databricks.account.host-val")
+			rb.SetDatabricksAccountID("databricks.account.id-val")
 			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
 			rb.SetDatabricksServingEndpointName("databricks.serving.endpoint.name-val")
 			rb.SetDatabricksServingEndpointTags(map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"})
@@ -36,9 +38,9 @@ func TestResourceBuilder(t *testing.T) {
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 16, res.Attributes().Len())
+				assert.Equal(t, 18, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 17, res.Attributes().Len())
+				assert.Equal(t, 19, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
@@ -54,6 +56,16 @@ func TestResourceBuilder(t *testing.T) {
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "cloud.region-val", cloudRegionAttrVal.Str())
+			}
+			databricksAccountHostAttrVal, ok := res.Attributes().Get("databricks.account.host")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.account.host-val", databricksAccountHostAttrVal.Str())
+			}
+			databricksAccountIDAttrVal, ok := res.Attributes().Get("databricks.account.id")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.account.id-val", databricksAccountIDAttrVal.Str())
 			}
 			databricksServingEndpointIDAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.id")
 			assert.True(t, ok)

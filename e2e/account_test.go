@@ -87,8 +87,7 @@ func TestAccount(t *testing.T) {
 	staging := acc.add(t, "staging", true, 12)
 	finance := acc.add(t, "finance", false, 13)
 
-	// The stack's own simulator only stands in for the shipped single-workspace receiver, which is configured
-	// (and validated) but out of the pipeline.
+	// The stack's own workspace simulator is left idle: account.yaml points the receiver at the account.
 	s := startStack(t, stackOptions{
 		overlays: []string{"account.yaml"}, noCollector: true,
 		simulatorArgs: []string{"-cpu", "1", "-gpu", "0", "-multi-entity", "0", "-scale-to-zero", "0", "-fmapi", "0"},

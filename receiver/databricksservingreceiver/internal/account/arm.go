@@ -87,11 +87,11 @@ func (a *ARM) listSubscription(ctx context.Context, sub string) (out []Workspace
 		if page == maxPages {
 			return nil, nil, fmt.Errorf("the listing has more than %d pages; stopped", maxPages)
 		}
-		if _, err := a.client.FetchURL(ctx, next, "application/json", &buf, maxListBytes, ""); err != nil {
+		if _, err = a.client.FetchURL(ctx, next, "application/json", &buf, maxListBytes, ""); err != nil {
 			return nil, nil, err
 		}
 		var p armPage
-		if err := json.Unmarshal(buf.Bytes(), &p); err != nil {
+		if err = json.Unmarshal(buf.Bytes(), &p); err != nil {
 			return nil, nil, fmt.Errorf("decoding page %d: %w", page+1, err)
 		}
 		for _, item := range p.Value {

@@ -92,7 +92,9 @@ func TestAccount(t *testing.T) {
 		overlays: []string{"account.yaml"}, noCollector: true,
 		simulatorArgs: []string{"-cpu", "1", "-gpu", "0", "-multi-entity", "0", "-scale-to-zero", "0", "-fmapi", "0"},
 	})
-	s.collector = startCollector(t, "otelcol-databricks", s.configs, append(slices.Clone(s.env), acc.env(accountPrincipal, accountSecret)...))
+	stateDir := t.TempDir()
+	s.collector = startCollector(t, "otelcol-databricks", s.configs,
+		append(append(slices.Clone(s.env), acc.env(accountPrincipal, accountSecret)...), "STATE_DIR="+stateDir))
 	shardConfigs := append(slices.Clone(s.configs), "--config", filepath.Join(*repoRoot, "testdata", "e2e", "account-shard.yaml"))
 	shards := make([]*process, len(shardPrincipals))
 	for i, p := range shardPrincipals {
@@ -161,6 +163,14 @@ func TestAccount(t *testing.T) {
 	t.Run("three sharded collectors scrape each endpoint of the account exactly once", func(t *testing.T) {
 		for _, ws := range []*simulator.AccountWorkspace{prod, marketing, staging} {
 			checkShardedOnce(t, ws)
+		}
+	})
+
+	t.Run("each workspace saves its state in a file of its own", func(t *testing.T) {
+		for _, ws := range assigned {
+			files, err := filepath.Glob(filepath.Join(stateDir, "*workspace_"+ws.ID))
+			require.NoError(t, err)
+			assert.Len(t, files, 1, "%s's state file in %s", ws.Name, stateDir)
 		}
 	})
 

@@ -282,7 +282,7 @@ func (a *accountScraper) apply(ctx context.Context, listed []account.Workspace, 
 		if ws, ok := current[key]; ok && ws == w.ws {
 			continue
 		}
-		w.scraper.retire(now, out)
+		w.scraper.retire(ctx, now, out)
 		_ = w.scraper.shutdown(ctx)
 		delete(a.workspaces, key)
 		a.logger.Info("Workspace left the account's list; its series are marked stale", zap.String("workspace", w.describe()))
@@ -308,6 +308,7 @@ func (a *accountScraper) newWorkspaceScraper(ctx context.Context, ws account.Wor
 	sc.identity = workspaceIdentity{id: ws.ID, name: ws.Name, cloud: ws.Cloud, region: ws.Region}
 	sc.slots = a.slots
 	sc.now = a.now
+	sc.stateName = "workspace_" + workspaceKey(ws)
 	if err := sc.start(ctx, a.host); err != nil {
 		return nil, err
 	}

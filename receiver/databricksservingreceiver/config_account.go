@@ -131,13 +131,6 @@ func (cfg *Config) validateSharedCredentials(mode string) []error {
 	if cfg.OAuth != nil && cfg.OAuth.TokenURL != "" {
 		errs = append(errs, fmt.Errorf("oauth.token_url cannot be used with %s: each workspace's token comes from its own https://<workspace>/oidc/v1/token (and the account's from the accounts host); remove oauth.token_url", mode))
 	}
-	// The saved state is one storage client per receiver, under fixed keys (state, endpoint/<name>): the
-	// workspaces' scrapers would overwrite each other's state, and file_storage locks the client's file, so a
-	// second workspace could not even open it. Sharing it needs a client per workspace (and the files of
-	// workspaces that left the account removed).
-	if cfg.Storage != nil {
-		errs = append(errs, fmt.Errorf("storage is not supported with %s yet: remove storage (each workspace's first minute after a start is then a baseline)", mode))
-	}
 	return errs
 }
 

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -46,6 +48,9 @@ type servingScraper struct {
 	identity workspaceIdentity
 	// slots, when set, is the request bound the account scraper shares between its workspaces.
 	slots chan struct{}
+	// stateName names the workspace's storage client when several workspaces share one receiver (and so one
+	// storage extension): each saves its state apart, in file_storage a file of its own. "" for one workspace.
+	stateName string
 
 	mu sync.Mutex // one cycle at a time; guards everything below
 	// endpoints holds the per-endpoint state, by endpoint name.
@@ -131,7 +136,7 @@ func (s *servingScraper) shardKey() string {
 // openState opens the storage extension id and restores the state it holds.
 func (s *servingScraper) openState(ctx context.Context, host component.Host, id component.ID) error {
 	var err error
-	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.cfg.selection(), s.logger); err != nil || s.store == nil {
+	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.stateName, s.host, s.cfg.selection(), s.logger); err != nil || s.store == nil {
 		return err
 	}
 	s.restored = s.store.load(ctx, s.now())
@@ -192,8 +197,9 @@ func (s *servingScraper) shutdown(ctx context.Context) error {
 }
 
 // retire ends every series of the workspace with stale markers, as if each of its endpoints had left the list,
-// its workspace health included, and drops its state: the workspace left the account's list.
-func (s *servingScraper) retire(now time.Time, out pmetric.ResourceMetricsSlice) {
+// its workspace health included, and drops its state, the saved state included: the workspace left the
+// account's list. (Were it to come back, what it had counted would be older than its stale markers.)
+func (s *servingScraper) retire(ctx context.Context, now time.Time, out pmetric.ResourceMetricsSlice) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.workspace == nil { // never started
@@ -203,6 +209,11 @@ func (s *servingScraper) retire(now time.Time, out pmetric.ResourceMetricsSlice)
 	s.workspace.acc.BeginScrape(now)
 	s.workspace.endStreams(newStaleWriter(s.settings.BuildInfo.Version, out), func(*seriesRef) bool { return true })
 	s.endpoints, s.removed = map[string]*endpointState{}, map[string]removedEndpoint{}
+	if s.store != nil {
+		s.store.discard(ctx, slices.Collect(maps.Keys(s.store.saved)))
+		_ = s.store.close(ctx)
+		s.store = nil // shutdown saves nothing more
+	}
 }
 
 // endpointResult is what one endpoint's scrape produced.

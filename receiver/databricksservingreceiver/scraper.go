@@ -259,13 +259,11 @@ func (s *servingScraper) collect(ctx context.Context, now time.Time) (md pmetric
 	s.recordWorkspaceHealth(now, err, md.ResourceMetrics())
 	if err != nil {
 		// Reported when it starts or changes, like an endpoint's failure; workspace.up carries it every cycle.
+		// Always as a partial error, also before the first list: the scraper controller drops the metrics of a
+		// cycle that fails as a whole, and this cycle's workspace.up is what says why nothing else is scraped.
 		if condition := classifyError(err); condition != s.listCondition {
 			s.listCondition = condition
-			if !s.discoveredOnce {
-				errs.Add(err)
-			} else {
-				errs.AddPartial(1, err) // the endpoints of the last good list are scraped meanwhile
-			}
+			errs.AddPartial(1, err)
 		}
 		if !s.discoveredOnce {
 			return md, errs, false

@@ -475,15 +475,20 @@ func TestStaticEndpointListSkipsDiscovery(t *testing.T) {
 	assert.Zero(t, ws.requestsFor("not-chosen"))
 }
 
-func TestListFailureFailsTheCycleWithAnActionableError(t *testing.T) {
+// A list that fails before any succeeded is an actionable error, partial so that the scraper controller keeps the
+// cycle's metrics: workspace.up says the same from the first cycle.
+func TestListFailureIsAnActionableErrorThatKeepsTheCyclesHealth(t *testing.T) {
 	ws := newFakeWorkspace(t)
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
 	s := newTestScraper(t, srv.URL, func(c *Config) { c.Token = "dapi-expired-token-value" })
 
-	_, err := scrapeOnce(t, s)
+	md, err := scrapeOnce(t, s)
 	require.Error(t, err)
-	assert.False(t, scrapererror.IsPartialScrapeError(err))
+	assert.True(t, scrapererror.IsPartialScrapeError(err), "a cycle that fails as a whole is dropped by the scraper controller, workspace.up included")
+	up, errorType, _, _ := workspaceHealth(t, md)
+	assert.Equal(t, 0.0, up)
+	assert.Equal(t, errorTypeAuth, errorType)
 	assert.Contains(t, err.Error(), "listing serving endpoints: GET /api/2.0/serving-endpoints: HTTP 401 UNAUTHENTICATED: Invalid access token.")
 	assert.Contains(t, err.Error(), "expire")
 	assert.NotContains(t, err.Error(), "dapi-expired-token-value", "a token must never appear in an error")

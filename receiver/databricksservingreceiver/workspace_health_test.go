@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/scraper/scrapererror"
 )
 
 // workspaceHealth returns the workspace's up value and error.type, and its discovered and selected counts, from
@@ -81,6 +82,7 @@ func TestCredentialsRefusedFromTheStartAreSeenFromTheFirstCycle(t *testing.T) {
 		if err != nil {
 			reported++
 			assert.Contains(t, err.Error(), "401")
+			assert.True(t, scrapererror.IsPartialScrapeError(err), "cycle %d: the scraper controller drops the metrics of a cycle that fails as a whole", cycle)
 		}
 		up, errorType, _, _ := workspaceHealth(t, md)
 		assert.Equal(t, 0.0, up, "cycle %d", cycle)

@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/workspace"
 )
@@ -94,6 +96,8 @@ func TestShardConfigValidate(t *testing.T) {
 		err := (&ShardConfig{Count: tc.count, Index: tc.index}).Validate()
 		assert.Equal(t, tc.ok, err == nil, "count %d index %d: %v", tc.count, tc.index, err)
 	}
+	err := (&ShardConfig{Count: 3, Index: 3}).Validate()
+	require.EqualError(t, err, "shard.index must be between 0 and shard.count-1 (2), got 3", "the error says which indexes are valid")
 }
 
 // fakeAPI is a workspace whose list the test changes between refreshes.
@@ -216,4 +220,148 @@ func TestListBackoffWithoutRetryAfter(t *testing.T) {
 		assert.LessOrEqual(t, wait, time.Duration(float64(base)*1.2), "failure %d", failures+1)
 		now = d.listRetryAt
 	}
+}
+
+// failingDescribe is a workspace whose descriptions fail while failing is set (with a 500, or describeErr).
+type failingDescribe struct {
+	fakeAPI
+	failing     bool
+	describeErr error
+	describes   int
+}
+
+func (f *failingDescribe) GetEndpoint(ctx context.Context, name string) (workspace.Endpoint, error) {
+	f.describes++
+	switch {
+	case f.describeErr != nil:
+		return workspace.Endpoint{}, f.describeErr
+	case f.failing:
+		return workspace.Endpoint{}, &workspace.APIError{StatusCode: http.StatusInternalServerError}
+	}
+	return f.fakeAPI.GetEndpoint(ctx, name)
+}
+
+func observed(level zapcore.Level) (*zap.Logger, *observer.ObservedLogs) {
+	core, logs := observer.New(level)
+	return zap.New(core), logs
+}
+
+// limits.max_endpoints keeps the first endpoints by name and counts the others; a list within it is kept whole.
+func TestMaxEndpointsKeepsTheFirstByNameAndCountsTheRest(t *testing.T) {
+	logger, logs := observed(zap.WarnLevel)
+	api := &fakeAPI{}
+	d := New(api, Config{RefreshInterval: time.Minute}, ShardConfig{Count: 1}, nil, "ws", 2, time.Second, logger)
+	d.SetMaxEndpoints(3)
+	t0 := time.Date(2026, 9, 6, 12, 0, 0, 0, time.UTC)
+	for i, step := range []struct {
+		list        []string
+		want        []string
+		trimmed     int
+		warningsNow int
+	}{
+		{[]string{"e", "d", "c", "b", "a"}, []string{"a", "b", "c"}, 2, 1},
+		{[]string{"e", "d", "c", "b", "a"}, []string{"a", "b", "c"}, 2, 0}, // the same trim is not logged again
+		{[]string{"f", "e", "d", "c", "b", "a"}, []string{"a", "b", "c"}, 3, 1},
+		{[]string{"c", "b", "a"}, []string{"a", "b", "c"}, 0, 0}, // exactly max_endpoints
+		{[]string{"b", "a"}, []string{"a", "b"}, 0, 0},
+	} {
+		list := make([]workspace.Endpoint, len(step.list))
+		for j, name := range step.list {
+			list[j] = endpoint(name)
+		}
+		api.set(list, nil)
+		before := logs.Len()
+		got, refreshed, err := d.Endpoints(context.Background(), t0.Add(time.Duration(i)*time.Minute))
+		require.NoError(t, err)
+		require.True(t, refreshed)
+		assert.Equal(t, step.want, names(got), "step %d", i)
+		assert.Equal(t, step.trimmed, d.Trimmed(), "step %d", i)
+		listed, selected := d.Counts()
+		assert.Equal(t, len(step.list), listed, "step %d: every listed endpoint counts as discovered", i)
+		assert.Equal(t, len(step.want), selected, "step %d", i)
+		assert.Equal(t, step.warningsNow, logs.Len()-before, "step %d", i)
+	}
+}
+
+// An endpoint whose description fails keeps the description of the last refresh, or, when there is none, what
+// the list said; the failure is logged as a warning when the set of failing endpoints changes, else at debug.
+func TestAFailedDescriptionKeepsTheLastOne(t *testing.T) {
+	logger, logs := observed(zap.DebugLevel)
+	api := &failingDescribe{}
+	api.set([]workspace.Endpoint{endpoint("a", "team", "fraud")}, nil)
+	d := New(api, Config{RefreshInterval: time.Minute}, ShardConfig{Count: 1}, nil, "ws", 1, time.Second, logger)
+	t0 := time.Date(2026, 9, 6, 12, 0, 0, 0, time.UTC)
+	got, _, err := d.Endpoints(context.Background(), t0)
+	require.NoError(t, err)
+	require.Equal(t, "described", got[0].Task)
+
+	api.failing = true
+	api.set([]workspace.Endpoint{endpoint("a"), endpoint("b")}, nil)
+	for i, level := range []zapcore.Level{zapcore.WarnLevel, zapcore.DebugLevel} {
+		got, _, err = d.Endpoints(context.Background(), t0.Add(time.Duration(i+1)*time.Minute))
+		require.NoError(t, err, "a failed description never fails the list")
+		require.Len(t, got, 2)
+		assert.Equal(t, "described", got[0].Task, "a keeps its last description")
+		assert.Equal(t, "team", got[0].Tags[0].Key)
+		assert.Equal(t, "", got[1].Task, "b has only what the list said")
+		entries := logs.FilterMessageSnippet("Could not describe").All()
+		_ = logs.TakeAll()
+		require.Len(t, entries, 1, "refresh %d", i+1)
+		assert.Equal(t, level, entries[0].Level, "refresh %d: warned when the failing set changes, else debug", i+1)
+	}
+	api.failing = false
+	_, _, err = d.Endpoints(context.Background(), t0.Add(3*time.Minute))
+	require.NoError(t, err)
+	assert.Zero(t, logs.FilterMessageSnippet("Could not describe").Len(), "nothing fails: nothing logged")
+}
+
+// Names that are not serving endpoint names are skipped and logged once while they stay listed.
+func TestInvalidNamesAreSkippedAndLoggedOnce(t *testing.T) {
+	logger, logs := observed(zap.WarnLevel)
+	api := &fakeAPI{}
+	api.set([]workspace.Endpoint{endpoint("a"), endpoint("bad name/x")}, nil)
+	d := New(api, Config{RefreshInterval: time.Minute}, ShardConfig{Count: 1}, nil, "ws", 1, time.Second, logger)
+	t0 := time.Date(2026, 9, 6, 12, 0, 0, 0, time.UTC)
+	for i := range 2 {
+		got, _, err := d.Endpoints(context.Background(), t0.Add(time.Duration(i)*time.Minute))
+		require.NoError(t, err)
+		assert.Equal(t, []string{"a"}, names(got))
+	}
+	assert.Equal(t, 1, logs.FilterMessageSnippet("not valid endpoint names").Len())
+}
+
+// A list that fails without Retry-After (a 500, a network error) backs off exponentially from the retry base,
+// ±20 %; a 429 or 503 waits exactly its Retry-After.
+func TestListBackoffFollowsRetryAfterOnlyWhenThrottled(t *testing.T) {
+	d := New(&fakeAPI{}, Config{RefreshInterval: time.Hour}, ShardConfig{Count: 1}, nil, "ws", 1, 10*time.Second, zap.NewNop())
+	d.listFailures = 1
+	for range 200 { // the jitter's whole range
+		wait := d.backoff(&workspace.APIError{StatusCode: http.StatusInternalServerError})
+		require.GreaterOrEqual(t, wait, 8*time.Second)
+		require.LessOrEqual(t, wait, 12*time.Second)
+	}
+	for _, code := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
+		assert.Equal(t, 30*time.Second, d.backoff(&workspace.APIError{StatusCode: code, RetryAfter: 30 * time.Second}), "status %d", code)
+	}
+}
+
+// A throttled description (429 with Retry-After) stops every description until Retry-After has passed: the
+// scrapes keep the descriptions they have, and Databricks is not asked meanwhile.
+func TestAThrottledDescriptionWaitsOutRetryAfter(t *testing.T) {
+	api := &failingDescribe{describeErr: &workspace.APIError{StatusCode: http.StatusTooManyRequests, RetryAfter: time.Minute}}
+	d := New(api, Config{RefreshInterval: time.Minute}, ShardConfig{Count: 1}, nil, "ws", 1, time.Second, zap.NewNop())
+	t0 := time.Date(2026, 9, 6, 12, 0, 0, 0, time.UTC)
+	_, err := d.Describe(context.Background(), "a", t0)
+	require.ErrorAs(t, err, new(*workspace.APIError))
+	_, err = d.Describe(context.Background(), "b", t0.Add(time.Minute-time.Millisecond))
+	var throttled *ThrottledError
+	require.ErrorAs(t, err, &throttled)
+	assert.Equal(t, t0.Add(time.Minute), throttled.RetryAt)
+	assert.Equal(t, 1, api.describes, "not asked while throttled")
+	api.describeErr = nil
+	api.set([]workspace.Endpoint{endpoint("b")}, nil)
+	got, err := d.Describe(context.Background(), "b", t0.Add(time.Minute))
+	require.NoError(t, err)
+	assert.Equal(t, "described", got.Task)
+	assert.Equal(t, 2, api.describes)
 }

@@ -177,3 +177,81 @@ func familyNames(fs []Family) []string {
 	}
 	return out
 }
+
+// agreesOnTheFastPath requires the fast parser to take body and to produce what expfmt produces.
+func agreesOnTheFastPath(t *testing.T, body string) {
+	t.Helper()
+	p := NewParser()
+	require.True(t, p.fastParse([]byte(body)), "the fast parser must take %q", body)
+	want, err := parseWithExpfmt([]byte(body))
+	require.NoError(t, err)
+	if diff := diffFamilies(p.result(), want); diff != "" {
+		t.Fatalf("%s\nbody: %q", diff, body)
+	}
+}
+
+// Every character a name may have, at the start and after it, is taken by the fast path: a name that falls back
+// to expfmt costs the receiver an object per token on every scrape.
+func TestFastParserTakesEveryNameCharacter(t *testing.T) {
+	for _, body := range []string{
+		"a 1\n", "z 1\n", "A 1\n", "Z 1\n", "_ 1\n", ": 1\n",
+		"az:AZ_09 1\n", "a0 1\n", "a9 1\n",
+		"m{a=\"1\",z=\"2\",A=\"3\",Z=\"4\",_=\"5\"} 1\n",
+		"m{aAzZ_09=\"1\"} 1\n", "m{a0=\"1\",b9=\"2\"} 1\n",
+	} {
+		t.Run(body, func(t *testing.T) { agreesOnTheFastPath(t, body) })
+	}
+}
+
+// The edges of a line's syntax stay on the fast path: an empty label value, an empty label set, blank lines first,
+// a summary count of zero, a family named like a suffix.
+func TestFastParserTakesTheEdgesOfTheSyntax(t *testing.T) {
+	for name, body := range map[string]string{
+		"empty label value":       "a{x=\"\"} 1\n",
+		"empty label set":         "a{} 1\n",
+		"one label":               "a{x=\"1\"} 2\n",
+		"blank line first":        "\na 1\n",
+		"summary count of zero":   "# TYPE s summary\ns{quantile=\"0.5\"} 0\ns_sum 0\ns_count 0\n",
+		"whole summary count":     "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_sum 2\ns_count 5\n",
+		"a name that is a suffix": "# TYPE _sum gauge\n_sum 1\n",
+	} {
+		t.Run(name, func(t *testing.T) { agreesOnTheFastPath(t, body) })
+	}
+}
+
+// What the fast parser cannot reproduce exactly goes to expfmt, and a line that ends early never reads past its
+// end.
+func TestFastParserRefusesWhatItCannotReproduce(t *testing.T) {
+	for name, body := range map[string]string{
+		"HELP starting with an escape":        "# HELP a \\n starts\na 1\n",
+		"label value starting with an escape": "a{x=\"\\\"quoted\\\"\"} 1\n",
+		"fractional summary count":            "# TYPE s summary\ns{quantile=\"0.5\"} 1\ns_count 1.5\n",
+		"name starting with a digit":          "0a 1\n",
+		"label name starting with a digit":    "a{0x=\"1\"} 1\n",
+		"a name without a value":              "a\n",
+		"a name and blanks without a value":   "a \t\n",
+		"label value that is an escape":       "a{x=\"\\\\\"} 1\n",
+		"a label name at the end of the line": "a{x\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := NewParser()
+			if p.fastParse([]byte(body)) {
+				want, err := parseWithExpfmt([]byte(body))
+				require.NoError(t, err, "the fast parser took a body expfmt refuses")
+				if diff := diffFamilies(p.result(), want); diff != "" {
+					t.Fatal(diff)
+				}
+			}
+		})
+	}
+}
+
+// The interned strings are capped: a body of ever new label values cannot grow the parser's memory.
+func TestInternedStringsAreCapped(t *testing.T) {
+	p := NewParser()
+	for i := range maxInterned + 1 {
+		p.str([]byte(fmt.Sprint(i)))
+		require.LessOrEqual(t, len(p.interned), maxInterned)
+	}
+	assert.Equal(t, 1, len(p.interned), "the cache starts over when full")
+}

@@ -210,6 +210,7 @@ func classifyExample(text string) (exampleKind, []string, error) {
 var exampleEnv = map[string]string{
 	"DATABRICKS_HOST":                  "https://example.cloud.databricks.com",
 	"DATABRICKS_TOKEN":                 "dapi-example-token",
+	"DATABRICKS_ACCOUNT_ID":            "0d3c1f8e-0000-4a5b-8c9d-1234567890ab",
 	"DATABRICKS_CLIENT_ID":             "example-client-id",
 	"DATABRICKS_CLIENT_SECRET":         "example-client-secret",
 	"RESEARCH_CLIENT_ID":               "example-research-client-id",

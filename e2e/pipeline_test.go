@@ -52,6 +52,26 @@ type stack struct {
 	collector     *process
 	// configs and env are the collector's command line and environment, for tests that start more collectors.
 	configs, env []string
+	// workspace, when set, narrows every check to the series of the workspace with this host (account mode,
+	// where several workspaces have endpoints of the same name); see forWorkspace.
+	workspace string
+}
+
+// forWorkspace is a view of the stack whose checks read the series of the workspace at host alone.
+func (s *stack) forWorkspace(host string) *stack {
+	view := *s
+	view.workspace = host
+	return &view
+}
+
+// matches returns the Prometheus and Datadog matchers of an endpoint's series, narrowed to the stack's workspace
+// when it has one.
+func (s *stack) matches(endpoint string) (prom, dd map[string]string) {
+	prom, dd = map[string]string{endpointLabel: endpoint}, map[string]string{endpointTag: endpoint}
+	if s.workspace != "" {
+		prom["databricks_workspace_host"], dd["databricks.workspace.host"] = s.workspace, s.workspace
+	}
+	return prom, dd
 }
 
 // stackOptions vary the scenario; the zero value is the standard one.
@@ -457,14 +477,15 @@ func lastWindowsArrived(s *stack, rows map[string]metricRow, truth simulator.Tru
 			return fmt.Errorf("the simulator served %s nothing", name)
 		}
 		last := ep.Windows[len(ep.Windows)-1].TimestampMillis
-		series, err := s.prometheus.rawSamples(selector(rows["request_count_total"].PromName, map[string]string{endpointLabel: name}))
+		promMatch, ddMatch := s.matches(name)
+		series, err := s.prometheus.rawSamples(selector(rows["request_count_total"].PromName, promMatch))
 		if err != nil {
 			return err
 		}
 		if !anySampleAt(series, last) {
 			return fmt.Errorf("prometheus: %s has no request count at window %d yet", name, last)
 		}
-		if s.intake != nil && !anyDatadogPointAt(s.intake, rows["request_count_total"].DDName, map[string]string{endpointTag: name}, last/1000) {
+		if s.intake != nil && !anyDatadogPointAt(s.intake, rows["request_count_total"].DDName, ddMatch, last/1000) {
 			return fmt.Errorf("datadog: %s has no request count at window %d yet", name, last)
 		}
 	}
@@ -511,8 +532,7 @@ func checkEndpoint(t *testing.T, s *stack, rows map[string]metricRow, endpoint s
 	for _, ts := range groupSeries(windows) {
 		row, ok := rows[ts.family]
 		require.True(t, ok, "docs/metrics.md has no row for %s", ts.family)
-		promMatch := map[string]string{endpointLabel: endpoint}
-		ddMatch := map[string]string{endpointTag: endpoint}
+		promMatch, ddMatch := s.matches(endpoint)
 		for k, v := range ts.labels {
 			promMatch[k], ddMatch[k] = v, v
 		}

@@ -237,8 +237,10 @@ func TestManifestsInventory(t *testing.T) {
 	if len(m.namespaces) != 1 || m.namespaces[0].Name != namespace {
 		t.Errorf("want one Namespace %q, got %d", namespace, len(m.namespaces))
 	}
-	if len(m.deployments) != 1 || len(m.statefulSets) != 1 || len(m.secrets) != 1 {
-		t.Errorf("want one Deployment, StatefulSet and Secret; got %d, %d, %d",
+	// The single-workspace Deployment and the sharded StatefulSet, and the account-mode Deployment with its own
+	// Secret (account.yaml).
+	if len(m.deployments) != 2 || len(m.statefulSets) != 1 || len(m.secrets) != 2 {
+		t.Errorf("want two Deployments, one StatefulSet and two Secrets; got %d, %d, %d",
 			len(m.deployments), len(m.statefulSets), len(m.secrets))
 	}
 	var metas []metav1.ObjectMeta
@@ -604,6 +606,63 @@ func checkEnvProvided(t *testing.T, m *manifests, c corev1.Container, configs ma
 	for _, want := range []string{"DATABRICKS_HOST", "DATABRICKS_TOKEN", "DD_API_KEY"} {
 		if !slices.Contains(checked, want) {
 			t.Errorf("the configs do not read %s; checked %v", want, checked)
+		}
+	}
+}
+
+// The account-mode example (account.yaml): a Deployment of one collector whose third --config switches the
+// shipped receiver from one workspace to an account, under one service principal whose settings come from a
+// Secret template of their own.
+func TestAccountModeExample(t *testing.T) {
+	m := loadManifests(t)
+	var d *appsv1.Deployment
+	for _, dep := range m.deployments {
+		if dep.Name == "otelcol-databricks-account" {
+			d = dep
+		}
+	}
+	if d == nil {
+		t.Fatal("no Deployment otelcol-databricks-account")
+	}
+	if deref(d.Spec.Replicas) != 1 || d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+		t.Errorf("replicas %d, strategy %q: want exactly one collector for the account, also during a rollout", deref(d.Spec.Replicas), d.Spec.Strategy.Type)
+	}
+	c := d.Spec.Template.Spec.Containers[0]
+	configs := configFiles(t, m, d.Spec.Template.Spec, c)
+	overlay, ok := configs["account.yaml"]
+	if !ok {
+		t.Fatalf("the account Deployment does not read account.yaml; it reads %v", keys(configs))
+	}
+	var doc struct {
+		Receivers map[string]map[string]any `json:"receivers"`
+	}
+	if err := yaml.Unmarshal([]byte(overlay), &doc); err != nil {
+		t.Fatal(err)
+	}
+	receiver := doc.Receivers["databricksserving"]
+	if receiver == nil {
+		t.Fatal("account.yaml does not configure the shipped receiver databricksserving")
+	}
+	// One of endpoint, account and workspaces; no personal access token; the shipped storage kept (each workspace
+	// saves its state apart), and so the state volume that TestWorkloads checks.
+	if receiver["endpoint"] != "" || receiver["token"] != "" {
+		t.Errorf("endpoint %q and token %q: account.yaml must unset both", receiver["endpoint"], receiver["token"])
+	}
+	if _, set := receiver["storage"]; set {
+		t.Errorf("storage %v: account.yaml must keep the shipped storage", receiver["storage"])
+	}
+	account, _ := receiver["account"].(map[string]any)
+	oauth, _ := receiver["oauth"].(map[string]any)
+	if account["cloud"] == nil || account["account_id"] == nil || oauth["client_id"] == nil || oauth["client_secret"] == nil {
+		t.Errorf("account %v, oauth %v: want a cloud, an account id and the principal's OAuth credentials", account, oauth)
+	}
+	secret := m.secret("otelcol-databricks-account")
+	if secret == nil {
+		t.Fatal("no Secret otelcol-databricks-account")
+	}
+	for _, k := range []string{"DATABRICKS_ACCOUNT_ID", "DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET"} {
+		if v, ok := secret.StringData[k]; !ok || !strings.Contains(v, "REPLACE_ME") {
+			t.Errorf("stringData %s = %q, want a REPLACE_ME placeholder", k, v)
 		}
 	}
 }

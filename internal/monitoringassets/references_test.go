@@ -18,6 +18,8 @@ var assetsDir = filepath.Join("..", "..", "deploy", "datadog")
 
 // documentedMetrics are the Datadog metric names of docs/metrics.md.
 var documentedMetrics = []string{
+	"databricks.serving.account.up",
+	"databricks.serving.account.workspaces",
 	"databricks.serving.cpu.utilization",
 	"databricks.serving.endpoint.config_update.state",
 	"databricks.serving.endpoint.state",
@@ -49,6 +51,8 @@ var documentedMetrics = []string{
 
 // documentedTagKeys are the Datadog tag keys of docs/metrics.md that queries may filter or group by.
 var documentedTagKeys = []string{
+	"databricks.account.host",
+	"databricks.account.id",
 	"databricks.serving.endpoint.name",
 	"databricks.serving.served_entity.name",
 	"databricks.serving.shard",
@@ -303,8 +307,9 @@ func TestShippedMonitorsShape(t *testing.T) {
 	}
 }
 
-// The monitors mean what the Prometheus rules mean: grouped by workspace (and endpoint, for endpoint metrics), and
-// only the monitor for a silent collector alerts on missing data, so a deleted endpoint raises nothing.
+// The monitors mean what the Prometheus rules mean: grouped by account for account metrics, by workspace (and
+// endpoint, for endpoint metrics) for the others, and only the monitor for a silent collector alerts on missing
+// data, so a deleted endpoint raises nothing.
 func TestShippedMonitorsGroupLikeThePrometheusRules(t *testing.T) {
 	_, monitors := readAssets(t)
 	var ms []struct {
@@ -326,6 +331,10 @@ func TestShippedMonitorsGroupLikeThePrometheusRules(t *testing.T) {
 			}
 		}
 		switch {
+		case strings.Contains(m.Query, ":databricks.serving.account."):
+			if !slices.Equal(groups, []string{"databricks.account.host", "databricks.account.id"}) {
+				t.Errorf("monitor %q groups by %v, want the account", m.Name, groups)
+			}
 		case strings.Contains(m.Query, ":databricks.serving.workspace."):
 			if !slices.Equal(groups, []string{"databricks.workspace.host"}) {
 				t.Errorf("monitor %q groups by %v, want the workspace", m.Name, groups)

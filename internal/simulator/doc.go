@@ -64,4 +64,11 @@
 // real ones. With huge_body, gzip_bomb and many_labels they exceed every
 // limit of the receiver; the Fault modes bound their sizes, so that a typo
 // cannot exhaust the test machine's memory.
+//
+// An Account (NewAccount) simulates a Databricks account: several
+// workspaces, each a Server on its own 127.0.0.1 port, listed by the
+// Accounts API with an account-level OAuth token and by an Azure Resource
+// Manager style list with an Entra ID token; a workspace whose Config does
+// not name the account's principal is one the principal is not assigned
+// to. Workspaces are added, stopped and removed at run time (see Account).
 package simulator

@@ -75,7 +75,7 @@ func BenchmarkParseAndConvert(b *testing.B) {
 			s := newServingScraper(cfg, receivertest.NewNopSettings(metadata.Type))
 			desc := workspace.Endpoint{Name: "bench", ID: "0123456789abcdef"}
 			desc.Config.ServedEntities = []workspace.ServedEntity{{Name: tc.entity, EntityName: "main.models.bench", EntityVersion: "8"}}
-			ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, "bench.cloud.databricks.com", desc), false)
+			ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, workspaceIdentity{host: "bench.cloud.databricks.com"}, desc), false)
 			start := time.UnixMilli(bodyTimestamp)
 			b.SetBytes(int64(len(wb.body)))
 			b.ReportAllocs()

@@ -150,12 +150,20 @@ var (
 		name: "databricks.serving.workspace.endpoints", kind: kindState,
 		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingWorkspaceEndpoints.Enabled },
 	}
+	accountUpMetric = metricDef{
+		name: "databricks.serving.account.up", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingAccountUp.Enabled },
+	}
+	accountWorkspacesMetric = metricDef{
+		name: "databricks.serving.account.workspaces", kind: kindState,
+		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingAccountWorkspaces.Enabled },
+	}
 	limitExceededMetric = metricDef{
 		name: "databricks.serving.limit.exceeded", kind: kindState,
 		enabled: func(m metadata.MetricsConfig) bool { return m.DatabricksServingLimitExceeded.Enabled },
 	}
 	// computedMetrics lists them for the catalog test.
-	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric, workspaceUpMetric, workspaceEndpointsMetric, limitExceededMetric}
+	computedMetrics = []metricDef{endpointStateMetric, configUpdateStateMetric, deploymentStateMetric, scrapeUpMetric, scrapeDurationMetric, scrapeSamplesMetric, windowsMissedMetric, workspaceUpMetric, workspaceEndpointsMetric, accountUpMetric, accountWorkspacesMetric, limitExceededMetric}
 )
 
 // The states Databricks documents; a state it adds later is emitted as reported.

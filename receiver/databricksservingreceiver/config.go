@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/scraper/scraperhelper"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/account"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
@@ -49,6 +50,12 @@ type Config struct {
 	OAuth *OAuthConfig `mapstructure:"oauth"`
 	// Azure authenticates as a Microsoft Entra ID service principal.
 	Azure *AzureConfig `mapstructure:"azure"`
+	// Account scrapes every workspace of a Databricks account, listed again every account.refresh_interval; an
+	// alternative to endpoint (see config_account.go).
+	Account *AccountConfig `mapstructure:"account"`
+	// Workspaces is a fixed list of workspace URLs scraped under one set of credentials (oauth or azure): the
+	// fallback when the principal may not list the account. An alternative to endpoint and account.
+	Workspaces []string `mapstructure:"workspaces"`
 	// Endpoints names the serving endpoints to scrape. When empty, every endpoint of the workspace is scraped,
 	// except pay-per-token Foundation Model API endpoints, which export no metrics.
 	Endpoints []string `mapstructure:"endpoints"`
@@ -180,9 +187,7 @@ const (
 // Validate checks the configuration; each error names the field to fix.
 func (cfg *Config) Validate() error {
 	var errs []error
-	if _, err := workspaceURL(cfg.ClientConfig.Endpoint); err != nil {
-		errs = append(errs, err)
-	}
+	errs = append(errs, cfg.validateMode()...)
 	errs = append(errs, cfg.validateCredentials()...)
 	errs = append(errs, cfg.validateProxy()...)
 	seen := map[string]bool{}
@@ -340,8 +345,20 @@ func (cfg *Config) validateProxy() []error {
 	if cfg.Azure != nil {
 		plain["azure.token_url"] = cfg.Azure.TokenURL
 	}
+	if a := cfg.Account; a != nil {
+		plain["account.host"], plain["account.management_url"] = a.host(), a.managementURL()
+		// Its host is a deployment name's: the scheme is what matters here.
+		plain["account.workspace_url"] = account.BuildURL(a.workspaceURL(), "127.0.0.1")
+	}
+	for i, raw := range cfg.Workspaces {
+		plain[fmt.Sprintf("workspaces[%d]", i)] = raw
+	}
 	var errs []error
-	for _, field := range []string{"endpoint", "oauth.token_url", "azure.token_url"} {
+	fields := []string{"endpoint", "oauth.token_url", "azure.token_url", "account.host", "account.management_url", "account.workspace_url"}
+	for i := range cfg.Workspaces {
+		fields = append(fields, fmt.Sprintf("workspaces[%d]", i))
+	}
+	for _, field := range fields {
 		if u, err := url.Parse(plain[field]); err == nil && u.Scheme == "http" {
 			errs = append(errs, fmt.Errorf("%s %q uses http:// and proxy_url %q is not a loopback proxy: the proxy would receive the credentials unencrypted; "+
 				"use https:// for %s, or a proxy on the loopback interface, or remove proxy_url", field, redactURL(plain[field]), redactURL(raw), field))

@@ -74,8 +74,15 @@ func createMetricsReceiver(_ context.Context, settings receiver.Settings, cfg co
 	if !ok {
 		return nil, errors.New("config is not a databricksserving receiver config")
 	}
-	s := newServingScraper(rCfg, settings)
-	sc, err := scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
+	var sc scraper.Metrics
+	var err error
+	if rCfg.multiWorkspace() {
+		s := newAccountScraper(rCfg, settings)
+		sc, err = scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
+	} else {
+		s := newServingScraper(rCfg, settings)
+		sc, err = scraper.NewMetrics(s.scrape, scraper.WithStart(s.start), scraper.WithShutdown(s.shutdown))
+	}
 	if err != nil {
 		return nil, err
 	}

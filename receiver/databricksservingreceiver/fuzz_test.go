@@ -51,7 +51,7 @@ func FuzzParseAndConvert(f *testing.F) {
 		desc := workspace.Endpoint{Name: "fuzz", Config: struct {
 			ServedEntities []workspace.ServedEntity `json:"served_entities"`
 		}{ServedEntities: []workspace.ServedEntity{{Name: "readmission_model-8"}}}}
-		ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, "fuzz.test", desc), false)
+		ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, workspaceIdentity{host: "fuzz.test"}, desc), false)
 		totals := map[string]float64{}
 		var counted []byte
 		for scrape := range 2 {

@@ -96,8 +96,9 @@ type stateStore struct {
 	restoredAt time.Time
 }
 
-// openStateStore gets the receiver's storage client from the extension named by `storage:`.
-func openStateStore(ctx context.Context, host component.Host, id component.ID, receiverID component.ID, workspaceHost, selection string, logger *zap.Logger) (*stateStore, error) {
+// openStateStore gets the receiver's storage client from the extension named by `storage:`; name tells the
+// clients of several workspaces of one receiver apart ("" for a receiver of one workspace).
+func openStateStore(ctx context.Context, host component.Host, id component.ID, receiverID component.ID, name, workspaceHost, selection string, logger *zap.Logger) (*stateStore, error) {
 	ext, ok := host.GetExtensions()[id]
 	if !ok {
 		return nil, fmt.Errorf("storage: extension %q is not configured: add it under extensions: and service::extensions", id)
@@ -106,7 +107,7 @@ func openStateStore(ctx context.Context, host component.Host, id component.ID, r
 	if !ok {
 		return nil, fmt.Errorf("storage: extension %q is not a storage extension (use file_storage)", id)
 	}
-	client, err := storageExt.GetClient(ctx, component.KindReceiver, receiverID, "")
+	client, err := storageExt.GetClient(ctx, component.KindReceiver, receiverID, name)
 	switch {
 	case err != nil && isLockTimeout(err):
 		return nil, fmt.Errorf("storage: opening the receiver's state in %q: %w (is another collector using the same directory? two collectors must never share one state: give each its own directory or volume)", id, err)

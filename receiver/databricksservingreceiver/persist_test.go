@@ -26,40 +26,51 @@ import (
 
 // memStorage is an in-memory storage extension: what file_storage keeps on disk, kept across receiver instances
 // of one test. Batches apply atomically, like file_storage's transactions; failing makes them fail, and held
-// makes GetClient fail the way a state file locked by another collector does.
+// makes GetClient fail the way a state file locked by another collector does. Each client name is a file of its
+// own in file_storage: here the unnamed client's keys are kept as they are, a named client's under "name|".
 type memStorage struct {
 	component.StartFunc
 	component.ShutdownFunc
 	mu      sync.Mutex
 	data    map[string][]byte
 	failing bool
-	held    bool
-	openErr error // GetClient's error, as for a corrupt file
+	held    bool            // the unnamed client is open
+	named   map[string]bool // the named clients that are open
+	openErr error           // GetClient's error, as for a corrupt file
 	batches int
 	written int // bytes of values written
 }
 
-func newMemStorage() *memStorage { return &memStorage{data: map[string][]byte{}} }
+func newMemStorage() *memStorage {
+	return &memStorage{data: map[string][]byte{}, named: map[string]bool{}}
+}
 
-func (m *memStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
+func (m *memStorage) GetClient(_ context.Context, _ component.Kind, _ component.ID, name string) (storage.Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.held {
+	if m.held && name == "" || m.named[name] {
 		return nil, errors.New("timeout")
 	}
 	if m.openErr != nil {
 		return nil, m.openErr
 	}
-	m.held = true
-	return &memClient{m: m}, nil
+	if name == "" {
+		m.held = true
+		return &memClient{m: m}, nil
+	}
+	m.named[name] = true
+	return &memClient{m: m, name: name, prefix: name + "|"}, nil
 }
 
-type memClient struct{ m *memStorage }
+type memClient struct {
+	m            *memStorage
+	name, prefix string
+}
 
 func (c *memClient) Get(_ context.Context, key string) ([]byte, error) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
-	return c.m.data[key], nil
+	return c.m.data[c.prefix+key], nil
 }
 
 func (c *memClient) Set(ctx context.Context, key string, value []byte) error {
@@ -80,12 +91,12 @@ func (c *memClient) Batch(_ context.Context, ops ...*storage.Operation) error {
 	for _, op := range ops {
 		switch op.Type {
 		case storage.Get:
-			op.Value = c.m.data[op.Key]
+			op.Value = c.m.data[c.prefix+op.Key]
 		case storage.Set:
-			c.m.data[op.Key] = append([]byte(nil), op.Value...)
+			c.m.data[c.prefix+op.Key] = append([]byte(nil), op.Value...)
 			c.m.written += len(op.Value)
 		case storage.Delete:
-			delete(c.m.data, op.Key)
+			delete(c.m.data, c.prefix+op.Key)
 		}
 	}
 	return nil
@@ -94,7 +105,10 @@ func (c *memClient) Batch(_ context.Context, ops ...*storage.Operation) error {
 func (c *memClient) Close(context.Context) error {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
-	c.m.held = false
+	if c.name == "" {
+		c.m.held = false
+	}
+	delete(c.m.named, c.name)
 	return nil
 }
 
@@ -381,7 +395,7 @@ func TestSavedStateIsSmall(t *testing.T) {
 	for i := range 1000 {
 		desc := endpointDescription("endpoint-" + string(rune('a'+i%26)) + strings.Repeat("x", i/26))
 		desc.Config.ServedEntities = append(desc.Config.ServedEntities, workspace.ServedEntity{Name: "readmission_model-8"})
-		ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, "adb-1234567890123456.7.azuredatabricks.net", desc), false)
+		ep := newEndpointState(desc, newEndpointResources(cfg.ResourceAttributes, workspaceIdentity{host: "adb-1234567890123456.7.azuredatabricks.net"}, desc), false)
 		for minute := range 2 {
 			md := pmetric.NewMetrics()
 			c := newConverter(ep, cfg, "test", md.ResourceMetrics(), time.UnixMilli(bodyTimestamp).Add(time.Duration(minute)*time.Minute))

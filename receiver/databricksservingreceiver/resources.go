@@ -47,26 +47,26 @@ type endpointResources struct {
 	// attribution.go). They carry the endpoint's attributes and the entity's name.
 	provisional map[string]*resourceTemplate
 	cfg         metadata.ResourceAttributesConfig
-	host        string
+	workspace   workspaceIdentity
 	// tagKeys are the attribute names of the endpoint's tags (nil with tags disabled), built once and shared by
 	// every resource of the endpoint, rather than once per served entity.
 	tagKeys []string
 }
 
-func newEndpointResources(cfg metadata.ResourceAttributesConfig, host string, ep workspace.Endpoint) endpointResources {
+func newEndpointResources(cfg metadata.ResourceAttributesConfig, ws workspaceIdentity, ep workspace.Endpoint) endpointResources {
 	rb := metadata.NewResourceBuilder(cfg)
-	setEndpointAttributes(rb, host, ep)
+	setEndpointAttributes(rb, ws, ep)
 	keys := tagAttributeKeys(cfg, ep)
 	out := endpointResources{
 		endpoint: newTemplateWithKeys(rb.Emit(), ep, keys), entities: map[string]*resourceTemplate{},
-		provisional: map[string]*resourceTemplate{}, cfg: cfg, host: host, tagKeys: keys,
+		provisional: map[string]*resourceTemplate{}, cfg: cfg, workspace: ws, tagKeys: keys,
 	}
 	for _, config := range []workspace.EndpointConfig{ep.Config, ep.PendingConfig} {
 		for _, entity := range config.ServedEntities {
 			if _, known := out.entities[entity.Name]; entity.Name == "" || known {
 				continue
 			}
-			setEndpointAttributes(rb, host, ep)
+			setEndpointAttributes(rb, ws, ep)
 			setEntityAttributes(rb, entity)
 			out.entities[entity.Name] = newTemplateWithKeys(rb.Emit(), ep, keys)
 			out.entities[entity.Name].entity = entity.Name
@@ -75,8 +75,31 @@ func newEndpointResources(cfg metadata.ResourceAttributesConfig, host string, ep
 	return out
 }
 
-func setEndpointAttributes(rb *metadata.ResourceBuilder, host string, ep workspace.Endpoint) {
-	rb.SetDatabricksWorkspaceHost(host)
+// workspaceIdentity is what the resources of a workspace say about it: its host always, and in account mode what
+// the account's listing says (id, name, cloud, region). An empty field is left out of the resource.
+type workspaceIdentity struct {
+	host, id, name, cloud, region string
+}
+
+// setAttributes sets the workspace's attributes on rb.
+func (w workspaceIdentity) setAttributes(rb *metadata.ResourceBuilder) {
+	rb.SetDatabricksWorkspaceHost(w.host)
+	if w.id != "" {
+		rb.SetDatabricksWorkspaceID(w.id)
+	}
+	if w.name != "" {
+		rb.SetDatabricksWorkspaceName(w.name)
+	}
+	if w.cloud != "" {
+		rb.SetCloudProvider(w.cloud)
+	}
+	if w.region != "" {
+		rb.SetCloudRegion(w.region)
+	}
+}
+
+func setEndpointAttributes(rb *metadata.ResourceBuilder, ws workspaceIdentity, ep workspace.Endpoint) {
+	ws.setAttributes(rb)
 	rb.SetDatabricksServingEndpointName(ep.Name)
 	if ep.ID != "" {
 		rb.SetDatabricksServingEndpointID(ep.ID)
@@ -185,7 +208,7 @@ func (r endpointResources) provisionalFor(name string, ep workspace.Endpoint) *r
 		return tmpl
 	}
 	rb := metadata.NewResourceBuilder(r.cfg)
-	setEndpointAttributes(rb, r.host, ep)
+	setEndpointAttributes(rb, r.workspace, ep)
 	rb.SetDatabricksServingServedEntityName(name)
 	tmpl := newTemplateWithKeys(rb.Emit(), ep, r.tagKeys)
 	tmpl.entity = name

@@ -8,8 +8,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +43,14 @@ type servingScraper struct {
 	client   *workspace.Client
 	finder   *discovery.Discoverer
 	host     string // workspace host, a resource attribute
+	// identity is the workspace as its resources describe it; in account mode the account scraper fills it
+	// before start (start adds the host).
+	identity workspaceIdentity
+	// slots, when set, is the request bound the account scraper shares between its workspaces.
+	slots chan struct{}
+	// stateName names the workspace's storage client when several workspaces share one receiver (and so one
+	// storage extension): each saves its state apart, in file_storage a file of its own. "" for one workspace.
+	stateName string
 
 	mu sync.Mutex // one cycle at a time; guards everything below
 	// endpoints holds the per-endpoint state, by endpoint name.
@@ -100,11 +110,13 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	userAgent := "otelcol-databricks-servingreceiver/" + s.settings.BuildInfo.Version
 	s.client = workspace.NewClient(httpClient, base, s.credentials(base.String(), httpClient), userAgent, s.cfg.Limits.MaxBodyBytes)
 	s.client.SetLimits(s.descriptionLimits())
+	s.client.SetSlots(s.slots)
 	// The workspace's identity: its host name, with the port when the URL names one (two workspaces never differ
 	// only by port, but two local simulators or proxies do).
 	s.host = base.Host
-	s.workspace = newWorkspaceState(s.cfg.ResourceAttributes, s.host, s.cfg.Shard)
-	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.host, s.cfg.MaxConcurrency, s.cfg.CollectionInterval, s.logger)
+	s.identity.host = s.host
+	s.workspace = newWorkspaceState(s.cfg.ResourceAttributes, s.identity, s.cfg.Shard)
+	s.finder = discovery.New(s.client, s.cfg.Discovery, s.cfg.Shard, s.cfg.Endpoints, s.shardKey(), s.cfg.MaxConcurrency, s.cfg.CollectionInterval, s.logger)
 	s.finder.SetMaxEndpoints(s.cfg.Limits.MaxEndpoints)
 	if s.cfg.Storage != nil {
 		return s.openState(ctx, host, *s.cfg.Storage)
@@ -112,10 +124,19 @@ func (s *servingScraper) start(ctx context.Context, host component.Host) error {
 	return nil
 }
 
+// shardKey is what shards split endpoints by, with the endpoint's name: the workspace id when the account listed
+// one (a workspace reached under another URL stays in its shard), else the host.
+func (s *servingScraper) shardKey() string {
+	if s.identity.id != "" {
+		return s.identity.id
+	}
+	return s.host
+}
+
 // openState opens the storage extension id and restores the state it holds.
 func (s *servingScraper) openState(ctx context.Context, host component.Host, id component.ID) error {
 	var err error
-	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.host, s.cfg.selection(), s.logger); err != nil || s.store == nil {
+	if s.store, err = openStateStore(ctx, host, id, s.settings.ID, s.stateName, s.host, s.cfg.selection(), s.logger); err != nil || s.store == nil {
 		return err
 	}
 	s.restored = s.store.load(ctx, s.now())
@@ -152,12 +173,7 @@ func (s *servingScraper) credentials(workspaceBase string, httpClient *http.Clie
 		}
 		return workspace.NewOAuthClientCredentials(tokenURL, o.ClientID, string(o.ClientSecret), scopesOr(o.Scopes, defaultOAuthScope), true, httpClient)
 	case s.cfg.Azure != nil:
-		a := s.cfg.Azure
-		tokenURL := a.TokenURL
-		if tokenURL == "" {
-			tokenURL = "https://login.microsoftonline.com/" + a.TenantID + "/oauth2/v2.0/token"
-		}
-		return workspace.NewOAuthClientCredentials(tokenURL, a.ClientID, string(a.ClientSecret), scopesOr(a.Scopes, azureDatabricksScope), false, httpClient)
+		return azureCredentials(s.cfg.Azure, scopesOr(s.cfg.Azure.Scopes, azureDatabricksScope), httpClient)
 	}
 	return nil
 }
@@ -178,6 +194,26 @@ func (s *servingScraper) shutdown(ctx context.Context) error {
 	// The last cycle saved its state already; this saves what changed after it (nothing, usually).
 	err := s.store.save(ctx, s.endpoints, s.removed, s.discoveredOnce, s.stateComplete(), s.now())
 	return errors.Join(err, s.store.close(ctx))
+}
+
+// retire ends every series of the workspace with stale markers, as if each of its endpoints had left the list,
+// its workspace health included, and drops its state, the saved state included: the workspace left the
+// account's list. (Were it to come back, what it had counted would be older than its stale markers.)
+func (s *servingScraper) retire(ctx context.Context, now time.Time, out pmetric.ResourceMetricsSlice) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.workspace == nil { // never started
+		return
+	}
+	s.syncEndpoints(nil, now, out)
+	s.workspace.acc.BeginScrape(now)
+	s.workspace.endStreams(newStaleWriter(s.settings.BuildInfo.Version, out), func(*seriesRef) bool { return true })
+	s.endpoints, s.removed = map[string]*endpointState{}, map[string]removedEndpoint{}
+	if s.store != nil {
+		s.store.discard(ctx, slices.Collect(maps.Keys(s.store.saved)))
+		_ = s.store.close(ctx)
+		s.store = nil // shutdown saves nothing more
+	}
 }
 
 // endpointResult is what one endpoint's scrape produced.
@@ -422,7 +458,7 @@ type removedEndpoint struct {
 
 // newResources builds the resources of an endpoint description.
 func (s *servingScraper) newResources(desc workspace.Endpoint) endpointResources {
-	return newEndpointResources(s.cfg.ResourceAttributes, s.host, desc)
+	return newEndpointResources(s.cfg.ResourceAttributes, s.identity, desc)
 }
 
 // syncEndpoints applies a new endpoint list: new endpoints get state, known ones their new description (streams

@@ -70,6 +70,8 @@ func allMetricsEnabled(m *metadata.MetricsConfig) {
 	m.DatabricksServingWindowsMissed.Enabled = true
 	m.DatabricksServingWorkspaceEndpoints.Enabled = true
 	m.DatabricksServingWorkspaceUp.Enabled = true
+	m.DatabricksServingAccountUp.Enabled = true
+	m.DatabricksServingAccountWorkspaces.Enabled = true
 }
 
 // recordOneOfEach records one point of every declared metric. A metric added to metadata.yaml has a Record
@@ -92,6 +94,8 @@ func recordOneOfEach(mb *metadata.MetricsBuilder, ts pcommon.Timestamp) {
 	mb.RecordDatabricksServingWindowsMissedDataPoint(ts, 0)
 	mb.RecordDatabricksServingWorkspaceEndpointsDataPoint(ts, 0, metadata.AttributeSelectionDiscovered)
 	mb.RecordDatabricksServingWorkspaceUpDataPoint(ts, 0, metadata.AttributeErrorTypeAuth)
+	mb.RecordDatabricksServingAccountUpDataPoint(ts, 0, metadata.AttributeErrorTypeAuth)
+	mb.RecordDatabricksServingAccountWorkspacesDataPoint(ts, 0, metadata.AttributeSelectionRefused)
 }
 
 // describe sets a new metric's description and unit: from metadata.yaml for a declared metric, from the catalog

@@ -23,9 +23,9 @@ import (
 // newWorkspaceState returns the state that workspace health is written from: an endpointState without an
 // endpoint, whose resource is the workspace's. Shards of one workspace each write their own health, told apart
 // by their shard index; without it their series would collide and the backend would reject one collector's points.
-func newWorkspaceState(cfg metadata.ResourceAttributesConfig, host string, shard discovery.ShardConfig) *endpointState {
+func newWorkspaceState(cfg metadata.ResourceAttributesConfig, ws workspaceIdentity, shard discovery.ShardConfig) *endpointState {
 	rb := metadata.NewResourceBuilder(cfg)
-	rb.SetDatabricksWorkspaceHost(host)
+	ws.setAttributes(rb)
 	if shard.Count > 1 {
 		rb.SetDatabricksServingShard(strconv.Itoa(shard.Index))
 	}

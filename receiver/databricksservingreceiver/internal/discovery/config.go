@@ -61,7 +61,8 @@ func (c *Config) Validate() error {
 }
 
 // ShardConfig splits a workspace's endpoints between collectors: each endpoint belongs to exactly one shard, by a
-// stable hash of (workspace host, endpoint name). The assignment depends only on the count, so a shard that stops
+// stable hash of (workspace key, endpoint name). The key is the workspace host, or in account mode the workspace
+// id, so that the endpoints of a whole account are split over the collectors. The assignment depends only on the count, so a shard that stops
 // changes nothing for the others; changing the count re-shards every collector at its next start.
 type ShardConfig struct {
 	// Count is the number of collectors sharing the workspace (1: no sharding).
@@ -83,18 +84,18 @@ func (s *ShardConfig) Validate() error {
 }
 
 // Owns reports whether the endpoint belongs to this shard.
-func (s ShardConfig) Owns(workspaceHost, endpoint string) bool {
+func (s ShardConfig) Owns(workspaceKey, endpoint string) bool {
 	if s.Count <= 1 {
 		return true
 	}
-	return StableHash(workspaceHost, endpoint)%uint64(s.Count) == uint64(s.Index)
+	return StableHash(workspaceKey, endpoint)%uint64(s.Count) == uint64(s.Index)
 }
 
 // StableHash is an endpoint's hash, the same in every collector and every run: the basis of shard assignments
 // and of each endpoint's start offset within a cycle.
-func StableHash(workspaceHost, endpoint string) uint64 {
+func StableHash(workspaceKey, endpoint string) uint64 {
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(workspaceHost))
+	_, _ = h.Write([]byte(workspaceKey))
 	_, _ = h.Write([]byte{0})
 	_, _ = h.Write([]byte(endpoint))
 	return h.Sum64()

@@ -29,13 +29,13 @@ type API interface {
 // Discoverer keeps the list of endpoints to scrape. Endpoints is called by one goroutine at a time (the
 // scraper's cycle); Describe, Remember and Counts are safe to call concurrently with it and each other.
 type Discoverer struct {
-	api           API
-	cfg           Config
-	shard         ShardConfig
-	static        []string // endpoints named in the receiver's config; no listing when set
-	workspaceHost string
-	concurrency   int
-	logger        *zap.Logger
+	api          API
+	cfg          Config
+	shard        ShardConfig
+	static       []string // endpoints named in the receiver's config; no listing when set
+	workspaceKey string
+	concurrency  int
+	logger       *zap.Logger
 
 	refreshedAt time.Time
 	mu          sync.Mutex           // guards endpoints and describeRetryAt against the concurrent scrapes
@@ -123,9 +123,9 @@ func (e *ThrottledError) Unwrap() error { return e.Err }
 
 // New returns a Discoverer. static, when not empty, replaces listing: those endpoints are scraped (subject to
 // the shard), and only their descriptions are fetched.
-func New(api API, cfg Config, shard ShardConfig, static []string, workspaceHost string, concurrency int, retryBase time.Duration, logger *zap.Logger) *Discoverer {
+func New(api API, cfg Config, shard ShardConfig, static []string, workspaceKey string, concurrency int, retryBase time.Duration, logger *zap.Logger) *Discoverer {
 	return &Discoverer{
-		api: api, cfg: cfg, shard: shard, static: static, workspaceHost: workspaceHost, concurrency: max(1, concurrency),
+		api: api, cfg: cfg, shard: shard, static: static, workspaceKey: workspaceKey, concurrency: max(1, concurrency),
 		retryBase: max(retryBase, time.Second), logger: logger,
 	}
 }
@@ -267,7 +267,7 @@ func (d *Discoverer) selectEndpoints(ctx context.Context) ([]workspace.Endpoint,
 	}
 	selected := candidates[:0]
 	for _, ep := range candidates {
-		if d.shard.Owns(d.workspaceHost, ep.Name) {
+		if d.shard.Owns(d.workspaceKey, ep.Name) {
 			selected = append(selected, ep)
 		}
 	}

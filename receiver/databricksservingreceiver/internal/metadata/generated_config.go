@@ -9,6 +9,102 @@ import (
 	"go.opentelemetry.io/collector/filter"
 )
 
+// DatabricksServingAccountUpMetricAttributeKey specifies the key of an attribute for the databricks.serving.account.up metric.
+type DatabricksServingAccountUpMetricAttributeKey string
+
+const (
+	DatabricksServingAccountUpMetricAttributeKeyErrorType DatabricksServingAccountUpMetricAttributeKey = "error.type"
+)
+
+// DatabricksServingAccountUpMetricConfig provides config for the databricks.serving.account.up metric.
+type DatabricksServingAccountUpMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                         `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingAccountUpMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingAccountUpMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingAccountUpMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingAccountUpMetricAttributeKeyErrorType:
+		default:
+			return fmt.Errorf("metric databricks.serving.account.up doesn't have an attribute %v, valid attributes: [error.type]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
+// DatabricksServingAccountWorkspacesMetricAttributeKey specifies the key of an attribute for the databricks.serving.account.workspaces metric.
+type DatabricksServingAccountWorkspacesMetricAttributeKey string
+
+const (
+	DatabricksServingAccountWorkspacesMetricAttributeKeySelection DatabricksServingAccountWorkspacesMetricAttributeKey = "selection"
+)
+
+// DatabricksServingAccountWorkspacesMetricConfig provides config for the databricks.serving.account.workspaces metric.
+type DatabricksServingAccountWorkspacesMetricConfig struct {
+	Enabled          bool `mapstructure:"enabled"`
+	enabledSetByUser bool
+
+	AggregationStrategy string                                                 `mapstructure:"aggregation_strategy"`
+	EnabledAttributes   []DatabricksServingAccountWorkspacesMetricAttributeKey `mapstructure:"attributes"`
+}
+
+func (ms *DatabricksServingAccountWorkspacesMetricConfig) Unmarshal(parser *confmap.Conf) error {
+	if parser == nil {
+		return nil
+	}
+
+	err := parser.Unmarshal(ms)
+	if err != nil {
+		return err
+	}
+
+	ms.enabledSetByUser = parser.IsSet("enabled")
+	return nil
+}
+
+func (ms *DatabricksServingAccountWorkspacesMetricConfig) Validate() error {
+	for _, val := range ms.EnabledAttributes {
+		switch val {
+		case DatabricksServingAccountWorkspacesMetricAttributeKeySelection:
+		default:
+			return fmt.Errorf("metric databricks.serving.account.workspaces doesn't have an attribute %v, valid attributes: [selection]", val)
+		}
+	}
+
+	switch ms.AggregationStrategy {
+	case AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax:
+	default:
+		return fmt.Errorf("invalid aggregation strategy %q, valid strategies: [%s, %s, %s, %s]", ms.AggregationStrategy, AggregationStrategySum, AggregationStrategyAvg, AggregationStrategyMin, AggregationStrategyMax)
+	}
+
+	return nil
+}
+
 // DatabricksServingCPUUtilizationMetricAttributeKey specifies the key of an attribute for the databricks.serving.cpu.utilization metric.
 type DatabricksServingCPUUtilizationMetricAttributeKey string
 
@@ -746,6 +842,8 @@ func (ms *DatabricksServingWorkspaceUpMetricConfig) Validate() error {
 
 // MetricsConfig provides config for databricksserving metrics.
 type MetricsConfig struct {
+	DatabricksServingAccountUp                   DatabricksServingAccountUpMetricConfig                   `mapstructure:"databricks.serving.account.up"`
+	DatabricksServingAccountWorkspaces           DatabricksServingAccountWorkspacesMetricConfig           `mapstructure:"databricks.serving.account.workspaces"`
 	DatabricksServingCPUUtilization              DatabricksServingCPUUtilizationMetricConfig              `mapstructure:"databricks.serving.cpu.utilization"`
 	DatabricksServingEndpointConfigUpdateState   DatabricksServingEndpointConfigUpdateStateMetricConfig   `mapstructure:"databricks.serving.endpoint.config_update.state"`
 	DatabricksServingEndpointState               DatabricksServingEndpointStateMetricConfig               `mapstructure:"databricks.serving.endpoint.state"`
@@ -767,6 +865,16 @@ type MetricsConfig struct {
 
 func DefaultMetricsConfig() MetricsConfig {
 	return MetricsConfig{
+		DatabricksServingAccountUp: DatabricksServingAccountUpMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingAccountUpMetricAttributeKey{DatabricksServingAccountUpMetricAttributeKeyErrorType},
+		},
+		DatabricksServingAccountWorkspaces: DatabricksServingAccountWorkspacesMetricConfig{
+			Enabled:             true,
+			AggregationStrategy: AggregationStrategyAvg,
+			EnabledAttributes:   []DatabricksServingAccountWorkspacesMetricAttributeKey{DatabricksServingAccountWorkspacesMetricAttributeKeySelection},
+		},
 		DatabricksServingCPUUtilization: DatabricksServingCPUUtilizationMetricConfig{
 			Enabled:             true,
 			AggregationStrategy: AggregationStrategyAvg,
@@ -877,6 +985,10 @@ func (rac *ResourceAttributeConfig) Unmarshal(parser *confmap.Conf) error {
 
 // ResourceAttributesConfig provides config for databricksserving resource attributes.
 type ResourceAttributesConfig struct {
+	CloudProvider                                   ResourceAttributeConfig `mapstructure:"cloud.provider"`
+	CloudRegion                                     ResourceAttributeConfig `mapstructure:"cloud.region"`
+	DatabricksAccountHost                           ResourceAttributeConfig `mapstructure:"databricks.account.host"`
+	DatabricksAccountID                             ResourceAttributeConfig `mapstructure:"databricks.account.id"`
 	DatabricksServingEndpointID                     ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.id"`
 	DatabricksServingEndpointName                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.name"`
 	DatabricksServingEndpointTags                   ResourceAttributeConfig `mapstructure:"databricks.serving.endpoint.tags"`
@@ -890,10 +1002,24 @@ type ResourceAttributesConfig struct {
 	DatabricksServingServedEntityWorkloadType       ResourceAttributeConfig `mapstructure:"databricks.serving.served_entity.workload_type"`
 	DatabricksServingShard                          ResourceAttributeConfig `mapstructure:"databricks.serving.shard"`
 	DatabricksWorkspaceHost                         ResourceAttributeConfig `mapstructure:"databricks.workspace.host"`
+	DatabricksWorkspaceID                           ResourceAttributeConfig `mapstructure:"databricks.workspace.id"`
+	DatabricksWorkspaceName                         ResourceAttributeConfig `mapstructure:"databricks.workspace.name"`
 }
 
 func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 	return ResourceAttributesConfig{
+		CloudProvider: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		CloudRegion: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksAccountHost: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksAccountID: ResourceAttributeConfig{
+			Enabled: true,
+		},
 		DatabricksServingEndpointID: ResourceAttributeConfig{
 			Enabled: true,
 		},
@@ -931,6 +1057,12 @@ func DefaultResourceAttributesConfig() ResourceAttributesConfig {
 			Enabled: true,
 		},
 		DatabricksWorkspaceHost: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksWorkspaceID: ResourceAttributeConfig{
+			Enabled: true,
+		},
+		DatabricksWorkspaceName: ResourceAttributeConfig{
 			Enabled: true,
 		},
 	}

@@ -26,6 +26,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "all_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					DatabricksServingAccountUp: DatabricksServingAccountUpMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingAccountUpMetricAttributeKey{DatabricksServingAccountUpMetricAttributeKeyErrorType},
+					},
+					DatabricksServingAccountWorkspaces: DatabricksServingAccountWorkspacesMetricConfig{
+						Enabled:             true,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingAccountWorkspacesMetricAttributeKey{DatabricksServingAccountWorkspacesMetricAttributeKeySelection},
+					},
 					DatabricksServingCPUUtilization: DatabricksServingCPUUtilizationMetricConfig{
 						Enabled:             true,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -107,6 +117,10 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
+					CloudProvider:                                   ResourceAttributeConfig{Enabled: true},
+					CloudRegion:                                     ResourceAttributeConfig{Enabled: true},
+					DatabricksAccountHost:                           ResourceAttributeConfig{Enabled: true},
+					DatabricksAccountID:                             ResourceAttributeConfig{Enabled: true},
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
 					DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: true},
 					DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: true},
@@ -120,6 +134,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: true},
 					DatabricksServingShard:                          ResourceAttributeConfig{Enabled: true},
 					DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: true},
+					DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: true},
+					DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: true},
 				},
 			},
 		},
@@ -127,6 +143,16 @@ func TestMetricsBuilderConfig(t *testing.T) {
 			name: "none_set",
 			want: MetricsBuilderConfig{
 				Metrics: MetricsConfig{
+					DatabricksServingAccountUp: DatabricksServingAccountUpMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingAccountUpMetricAttributeKey{DatabricksServingAccountUpMetricAttributeKeyErrorType},
+					},
+					DatabricksServingAccountWorkspaces: DatabricksServingAccountWorkspacesMetricConfig{
+						Enabled:             false,
+						AggregationStrategy: AggregationStrategyAvg,
+						EnabledAttributes:   []DatabricksServingAccountWorkspacesMetricAttributeKey{DatabricksServingAccountWorkspacesMetricAttributeKeySelection},
+					},
 					DatabricksServingCPUUtilization: DatabricksServingCPUUtilizationMetricConfig{
 						Enabled:             false,
 						AggregationStrategy: AggregationStrategyAvg,
@@ -208,6 +234,10 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					},
 				},
 				ResourceAttributes: ResourceAttributesConfig{
+					CloudProvider:                                   ResourceAttributeConfig{Enabled: false},
+					CloudRegion:                                     ResourceAttributeConfig{Enabled: false},
+					DatabricksAccountHost:                           ResourceAttributeConfig{Enabled: false},
+					DatabricksAccountID:                             ResourceAttributeConfig{Enabled: false},
 					DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
 					DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: false},
 					DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: false},
@@ -221,6 +251,8 @@ func TestMetricsBuilderConfig(t *testing.T) {
 					DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: false},
 					DatabricksServingShard:                          ResourceAttributeConfig{Enabled: false},
 					DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: false},
+					DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: false},
+					DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: false},
 				},
 			},
 		},
@@ -228,11 +260,35 @@ func TestMetricsBuilderConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := loadMetricsBuilderConfig(t, tt.name)
-			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingLimitExceededMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, DatabricksServingWorkspaceEndpointsMetricConfig{}, DatabricksServingWorkspaceUpMetricConfig{}, ResourceAttributeConfig{}))
+			diff := cmp.Diff(tt.want, cfg, cmpopts.IgnoreUnexported(DatabricksServingAccountUpMetricConfig{}, DatabricksServingAccountWorkspacesMetricConfig{}, DatabricksServingCPUUtilizationMetricConfig{}, DatabricksServingEndpointConfigUpdateStateMetricConfig{}, DatabricksServingEndpointStateMetricConfig{}, DatabricksServingGpuMemoryUtilizationMetricConfig{}, DatabricksServingGpuUtilizationMetricConfig{}, DatabricksServingLimitExceededMetricConfig{}, DatabricksServingMemoryUtilizationMetricConfig{}, DatabricksServingProvisionedConcurrencyMetricConfig{}, DatabricksServingRequestCountMetricConfig{}, DatabricksServingRequestErrorCountMetricConfig{}, DatabricksServingScrapeDurationMetricConfig{}, DatabricksServingScrapeSamplesMetricConfig{}, DatabricksServingScrapeUpMetricConfig{}, DatabricksServingServedEntityDeploymentStateMetricConfig{}, DatabricksServingWindowsMissedMetricConfig{}, DatabricksServingWorkspaceEndpointsMetricConfig{}, DatabricksServingWorkspaceUpMetricConfig{}, ResourceAttributeConfig{}))
 			require.Emptyf(t, diff, "Config mismatch (-expected +actual):\n%s", diff)
 		})
 	}
 }
+func TestDatabricksServingAccountUpMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingAccountUp
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingAccountUpMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.account.up doesn't have an attribute invalid, valid attributes: [error.type]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingAccountUp
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
+func TestDatabricksServingAccountWorkspacesMetricsConfig_Validate(t *testing.T) {
+	cfg := DefaultMetricsConfig().DatabricksServingAccountWorkspaces
+	require.NoError(t, cfg.Validate())
+
+	cfg.EnabledAttributes = []DatabricksServingAccountWorkspacesMetricAttributeKey{"invalid"}
+	require.ErrorContains(t, cfg.Validate(), "metric databricks.serving.account.workspaces doesn't have an attribute invalid, valid attributes: [selection]")
+
+	cfg = DefaultMetricsConfig().DatabricksServingAccountWorkspaces
+	cfg.AggregationStrategy = "invalid"
+	require.ErrorContains(t, cfg.Validate(), "invalid aggregation strategy")
+}
+
 func TestDatabricksServingCPUUtilizationMetricsConfig_Validate(t *testing.T) {
 	cfg := DefaultMetricsConfig().DatabricksServingCPUUtilization
 	require.NoError(t, cfg.Validate())
@@ -423,6 +479,10 @@ func TestResourceAttributesConfig(t *testing.T) {
 		{
 			name: "all_set",
 			want: ResourceAttributesConfig{
+				CloudProvider:                                   ResourceAttributeConfig{Enabled: true},
+				CloudRegion:                                     ResourceAttributeConfig{Enabled: true},
+				DatabricksAccountHost:                           ResourceAttributeConfig{Enabled: true},
+				DatabricksAccountID:                             ResourceAttributeConfig{Enabled: true},
 				DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: true},
 				DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: true},
 				DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: true},
@@ -436,11 +496,17 @@ func TestResourceAttributesConfig(t *testing.T) {
 				DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: true},
 				DatabricksServingShard:                          ResourceAttributeConfig{Enabled: true},
 				DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: true},
+				DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: true},
+				DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: true},
 			},
 		},
 		{
 			name: "none_set",
 			want: ResourceAttributesConfig{
+				CloudProvider:                                   ResourceAttributeConfig{Enabled: false},
+				CloudRegion:                                     ResourceAttributeConfig{Enabled: false},
+				DatabricksAccountHost:                           ResourceAttributeConfig{Enabled: false},
+				DatabricksAccountID:                             ResourceAttributeConfig{Enabled: false},
 				DatabricksServingEndpointID:                     ResourceAttributeConfig{Enabled: false},
 				DatabricksServingEndpointName:                   ResourceAttributeConfig{Enabled: false},
 				DatabricksServingEndpointTags:                   ResourceAttributeConfig{Enabled: false},
@@ -454,6 +520,8 @@ func TestResourceAttributesConfig(t *testing.T) {
 				DatabricksServingServedEntityWorkloadType:       ResourceAttributeConfig{Enabled: false},
 				DatabricksServingShard:                          ResourceAttributeConfig{Enabled: false},
 				DatabricksWorkspaceHost:                         ResourceAttributeConfig{Enabled: false},
+				DatabricksWorkspaceID:                           ResourceAttributeConfig{Enabled: false},
+				DatabricksWorkspaceName:                         ResourceAttributeConfig{Enabled: false},
 			},
 		},
 	}

@@ -154,6 +154,7 @@ const (
 	_ AttributeSelection = iota
 	AttributeSelectionDiscovered
 	AttributeSelectionSelected
+	AttributeSelectionRefused
 )
 
 // String returns the string representation of the AttributeSelection.
@@ -163,6 +164,8 @@ func (av AttributeSelection) String() string {
 		return "discovered"
 	case AttributeSelectionSelected:
 		return "selected"
+	case AttributeSelectionRefused:
+		return "refused"
 	}
 	return ""
 }
@@ -171,6 +174,7 @@ func (av AttributeSelection) String() string {
 var MapAttributeSelection = map[string]AttributeSelection{
 	"discovered": AttributeSelectionDiscovered,
 	"selected":   AttributeSelectionSelected,
+	"refused":    AttributeSelectionRefused,
 }
 
 // AttributeStatusClass specifies the value status_class attribute.
@@ -200,6 +204,14 @@ var MapAttributeStatusClass = map[string]AttributeStatusClass{
 }
 
 var MetricsInfo = metricsInfo{
+	DatabricksServingAccountUp: metricInfo{
+		Name:       "databricks.serving.account.up",
+		Attributes: []string{"error.type"},
+	},
+	DatabricksServingAccountWorkspaces: metricInfo{
+		Name:       "databricks.serving.account.workspaces",
+		Attributes: []string{"selection"},
+	},
 	DatabricksServingCPUUtilization: metricInfo{
 		Name:       "databricks.serving.cpu.utilization",
 		Attributes: []string{"served_entity_name"},
@@ -268,6 +280,8 @@ var MetricsInfo = metricsInfo{
 }
 
 type metricsInfo struct {
+	DatabricksServingAccountUp                   metricInfo
+	DatabricksServingAccountWorkspaces           metricInfo
 	DatabricksServingCPUUtilization              metricInfo
 	DatabricksServingEndpointConfigUpdateState   metricInfo
 	DatabricksServingEndpointState               metricInfo
@@ -290,6 +304,184 @@ type metricsInfo struct {
 type metricInfo struct {
 	Name       string
 	Attributes []string
+}
+
+type metricDatabricksServingAccountUp struct {
+	data          pmetric.Metric                         // data buffer for generated metric.
+	config        DatabricksServingAccountUpMetricConfig // metric config provided by user.
+	capacity      int                                    // max observed number of data points added to the metric.
+	aggDataPoints []int64                                // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.account.up metric with initial data.
+func (m *metricDatabricksServingAccountUp) init() {
+	m.data.SetName("databricks.serving.account.up")
+	m.data.SetDescription("Account mode: 1 if the receiver's last attempt to list the account's workspaces (Accounts API or Azure Resource Manager) succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first list fails, so an account that cannot be listed is an alert from the first minute.")
+	m.data.SetUnit("{status}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingAccountUp) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, errorTypeAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingAccountUpMetricAttributeKeyErrorType) {
+		dp.Attributes().PutStr("error.type", errorTypeAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingAccountUp) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingAccountUp) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingAccountUp(cfg DatabricksServingAccountUpMetricConfig) metricDatabricksServingAccountUp {
+	m := metricDatabricksServingAccountUp{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
+}
+
+type metricDatabricksServingAccountWorkspaces struct {
+	data          pmetric.Metric                                 // data buffer for generated metric.
+	config        DatabricksServingAccountWorkspacesMetricConfig // metric config provided by user.
+	capacity      int                                            // max observed number of data points added to the metric.
+	aggDataPoints []int64                                        // slice containing number of aggregated datapoints at each index
+}
+
+// init fills databricks.serving.account.workspaces metric with initial data.
+func (m *metricDatabricksServingAccountWorkspaces) init() {
+	m.data.SetName("databricks.serving.account.workspaces")
+	m.data.SetDescription("Account mode: how many running workspaces the account's last good list had (selection=discovered), how many of them the receiver scrapes (selection=selected) and how many passed the filters but are not scraped because the receiver refuses their URL (selection=refused). Written every cycle once a list succeeded.")
+	m.data.SetUnit("{workspace}")
+	m.data.SetEmptyGauge()
+	m.data.Gauge().DataPoints().EnsureCapacity(m.capacity)
+	m.aggDataPoints = m.aggDataPoints[:0]
+}
+
+func (m *metricDatabricksServingAccountWorkspaces) recordDataPoint(start pcommon.Timestamp, ts pcommon.Timestamp, val int64, selectionAttributeValue string) {
+	if !m.config.Enabled {
+		return
+	}
+
+	dp := pmetric.NewNumberDataPoint()
+	dp.SetStartTimestamp(start)
+	dp.SetTimestamp(ts)
+	if slices.Contains(m.config.EnabledAttributes, DatabricksServingAccountWorkspacesMetricAttributeKeySelection) {
+		dp.Attributes().PutStr("selection", selectionAttributeValue)
+	}
+
+	var s string
+	dps := m.data.Gauge().DataPoints()
+	for i := 0; i < dps.Len(); i++ {
+		dpi := dps.At(i)
+		if dp.Attributes().Equal(dpi.Attributes()) && dp.StartTimestamp() == dpi.StartTimestamp() && dp.Timestamp() == dpi.Timestamp() {
+			switch s = m.config.AggregationStrategy; s {
+			case AggregationStrategySum, AggregationStrategyAvg:
+				dpi.SetIntValue(dpi.IntValue() + val)
+				m.aggDataPoints[i] += 1
+				return
+			case AggregationStrategyMin:
+				if dpi.IntValue() > val {
+					dpi.SetIntValue(val)
+				}
+				return
+			case AggregationStrategyMax:
+				if dpi.IntValue() < val {
+					dpi.SetIntValue(val)
+				}
+				return
+			}
+		}
+	}
+
+	dp.SetIntValue(val)
+	m.aggDataPoints = append(m.aggDataPoints, 1)
+	dp.MoveTo(dps.AppendEmpty())
+}
+
+// updateCapacity saves max length of data point slices that will be used for the slice capacity.
+func (m *metricDatabricksServingAccountWorkspaces) updateCapacity() {
+	if m.data.Gauge().DataPoints().Len() > m.capacity {
+		m.capacity = m.data.Gauge().DataPoints().Len()
+	}
+}
+
+// emit appends recorded metric data to a metrics slice and prepares it for recording another set of data points.
+func (m *metricDatabricksServingAccountWorkspaces) emit(metrics pmetric.MetricSlice) {
+	if m.config.Enabled && m.data.Gauge().DataPoints().Len() > 0 {
+		if m.config.AggregationStrategy == AggregationStrategyAvg {
+			for i, aggCount := range m.aggDataPoints {
+				m.data.Gauge().DataPoints().At(i).SetIntValue(m.data.Gauge().DataPoints().At(i).IntValue() / aggCount)
+			}
+		}
+		m.updateCapacity()
+		m.data.MoveTo(metrics.AppendEmpty())
+		m.init()
+	}
+}
+
+func newMetricDatabricksServingAccountWorkspaces(cfg DatabricksServingAccountWorkspacesMetricConfig) metricDatabricksServingAccountWorkspaces {
+	m := metricDatabricksServingAccountWorkspaces{config: cfg}
+
+	if cfg.Enabled {
+		m.data = pmetric.NewMetric()
+		m.init()
+	}
+	return m
 }
 
 type metricDatabricksServingCPUUtilization struct {
@@ -1713,6 +1905,8 @@ type MetricsBuilder struct {
 	buildInfo                                          component.BuildInfo  // contains version information.
 	resourceAttributeIncludeFilter                     map[string]filter.Filter
 	resourceAttributeExcludeFilter                     map[string]filter.Filter
+	metricDatabricksServingAccountUp                   metricDatabricksServingAccountUp
+	metricDatabricksServingAccountWorkspaces           metricDatabricksServingAccountWorkspaces
 	metricDatabricksServingCPUUtilization              metricDatabricksServingCPUUtilization
 	metricDatabricksServingEndpointConfigUpdateState   metricDatabricksServingEndpointConfigUpdateState
 	metricDatabricksServingEndpointState               metricDatabricksServingEndpointState
@@ -1751,11 +1945,13 @@ func WithStartTime(startTime pcommon.Timestamp) MetricBuilderOption {
 }
 func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, options ...MetricBuilderOption) *MetricsBuilder {
 	mb := &MetricsBuilder{
-		config:                                mbc,
-		startTime:                             pcommon.NewTimestampFromTime(time.Now()),
-		metricsBuffer:                         pmetric.NewMetrics(),
-		buildInfo:                             settings.BuildInfo,
-		metricDatabricksServingCPUUtilization: newMetricDatabricksServingCPUUtilization(mbc.Metrics.DatabricksServingCPUUtilization),
+		config:                                   mbc,
+		startTime:                                pcommon.NewTimestampFromTime(time.Now()),
+		metricsBuffer:                            pmetric.NewMetrics(),
+		buildInfo:                                settings.BuildInfo,
+		metricDatabricksServingAccountUp:         newMetricDatabricksServingAccountUp(mbc.Metrics.DatabricksServingAccountUp),
+		metricDatabricksServingAccountWorkspaces: newMetricDatabricksServingAccountWorkspaces(mbc.Metrics.DatabricksServingAccountWorkspaces),
+		metricDatabricksServingCPUUtilization:    newMetricDatabricksServingCPUUtilization(mbc.Metrics.DatabricksServingCPUUtilization),
 		metricDatabricksServingEndpointConfigUpdateState:   newMetricDatabricksServingEndpointConfigUpdateState(mbc.Metrics.DatabricksServingEndpointConfigUpdateState),
 		metricDatabricksServingEndpointState:               newMetricDatabricksServingEndpointState(mbc.Metrics.DatabricksServingEndpointState),
 		metricDatabricksServingGpuMemoryUtilization:        newMetricDatabricksServingGpuMemoryUtilization(mbc.Metrics.DatabricksServingGpuMemoryUtilization),
@@ -1774,6 +1970,30 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 		metricDatabricksServingWorkspaceUp:                 newMetricDatabricksServingWorkspaceUp(mbc.Metrics.DatabricksServingWorkspaceUp),
 		resourceAttributeIncludeFilter:                     make(map[string]filter.Filter),
 		resourceAttributeExcludeFilter:                     make(map[string]filter.Filter),
+	}
+	if mbc.ResourceAttributes.CloudProvider.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cloud.provider"] = filter.CreateFilter(mbc.ResourceAttributes.CloudProvider.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CloudProvider.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cloud.provider"] = filter.CreateFilter(mbc.ResourceAttributes.CloudProvider.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.CloudRegion.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["cloud.region"] = filter.CreateFilter(mbc.ResourceAttributes.CloudRegion.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.CloudRegion.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["cloud.region"] = filter.CreateFilter(mbc.ResourceAttributes.CloudRegion.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksAccountHost.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.account.host"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksAccountHost.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksAccountHost.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.account.host"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksAccountHost.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksAccountID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.account.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksAccountID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksAccountID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.account.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksAccountID.MetricsExclude)
 	}
 	if mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsInclude != nil {
 		mb.resourceAttributeIncludeFilter["databricks.serving.endpoint.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksServingEndpointID.MetricsInclude)
@@ -1853,6 +2073,18 @@ func NewMetricsBuilder(mbc MetricsBuilderConfig, settings receiver.Settings, opt
 	if mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsExclude != nil {
 		mb.resourceAttributeExcludeFilter["databricks.workspace.host"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceHost.MetricsExclude)
 	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.workspace.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.workspace.id"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceID.MetricsExclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsInclude != nil {
+		mb.resourceAttributeIncludeFilter["databricks.workspace.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsInclude)
+	}
+	if mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsExclude != nil {
+		mb.resourceAttributeExcludeFilter["databricks.workspace.name"] = filter.CreateFilter(mbc.ResourceAttributes.DatabricksWorkspaceName.MetricsExclude)
+	}
 
 	for _, op := range options {
 		op.apply(mb)
@@ -1922,6 +2154,8 @@ func (mb *MetricsBuilder) EmitForResource(options ...ResourceMetricsOption) {
 	ils.Scope().SetName(ScopeName)
 	ils.Scope().SetVersion(mb.buildInfo.Version)
 	ils.Metrics().EnsureCapacity(mb.metricsCapacity)
+	mb.metricDatabricksServingAccountUp.emit(ils.Metrics())
+	mb.metricDatabricksServingAccountWorkspaces.emit(ils.Metrics())
 	mb.metricDatabricksServingCPUUtilization.emit(ils.Metrics())
 	mb.metricDatabricksServingEndpointConfigUpdateState.emit(ils.Metrics())
 	mb.metricDatabricksServingEndpointState.emit(ils.Metrics())
@@ -1968,6 +2202,16 @@ func (mb *MetricsBuilder) Emit(options ...ResourceMetricsOption) pmetric.Metrics
 	metrics := mb.metricsBuffer
 	mb.metricsBuffer = pmetric.NewMetrics()
 	return metrics
+}
+
+// RecordDatabricksServingAccountUpDataPoint adds a data point to databricks.serving.account.up metric.
+func (mb *MetricsBuilder) RecordDatabricksServingAccountUpDataPoint(ts pcommon.Timestamp, val int64, errorTypeAttributeValue AttributeErrorType) {
+	mb.metricDatabricksServingAccountUp.recordDataPoint(mb.startTime, ts, val, errorTypeAttributeValue.String())
+}
+
+// RecordDatabricksServingAccountWorkspacesDataPoint adds a data point to databricks.serving.account.workspaces metric.
+func (mb *MetricsBuilder) RecordDatabricksServingAccountWorkspacesDataPoint(ts pcommon.Timestamp, val int64, selectionAttributeValue AttributeSelection) {
+	mb.metricDatabricksServingAccountWorkspaces.recordDataPoint(mb.startTime, ts, val, selectionAttributeValue.String())
 }
 
 // RecordDatabricksServingCPUUtilizationDataPoint adds a data point to databricks.serving.cpu.utilization metric.

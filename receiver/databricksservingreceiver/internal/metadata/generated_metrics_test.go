@@ -67,6 +67,8 @@ func TestMetricsBuilder(t *testing.T) {
 			settings.Logger = zap.New(observedZapCore)
 			mb := NewMetricsBuilder(loadMetricsBuilderConfig(t, tt.name), settings, WithStartTime(start))
 			aggMap := make(map[string]string) // contains the aggregation strategies for each metric name
+			aggMap["databricks.serving.account.up"] = mb.metricDatabricksServingAccountUp.config.AggregationStrategy
+			aggMap["databricks.serving.account.workspaces"] = mb.metricDatabricksServingAccountWorkspaces.config.AggregationStrategy
 			aggMap["databricks.serving.cpu.utilization"] = mb.metricDatabricksServingCPUUtilization.config.AggregationStrategy
 			aggMap["databricks.serving.endpoint.config_update.state"] = mb.metricDatabricksServingEndpointConfigUpdateState.config.AggregationStrategy
 			aggMap["databricks.serving.endpoint.state"] = mb.metricDatabricksServingEndpointState.config.AggregationStrategy
@@ -89,6 +91,18 @@ func TestMetricsBuilder(t *testing.T) {
 
 			defaultMetricsCount := 0
 			allMetricsCount := 0
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingAccountUpDataPoint(ts, 1, AttributeErrorTypeAuth)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingAccountUpDataPoint(ts, 3, AttributeErrorTypeNotFound)
+			}
+			defaultMetricsCount++
+			allMetricsCount++
+			mb.RecordDatabricksServingAccountWorkspacesDataPoint(ts, 1, AttributeSelectionDiscovered)
+			if tt.name == "reaggregate_set" {
+				mb.RecordDatabricksServingAccountWorkspacesDataPoint(ts, 3, AttributeSelectionSelected)
+			}
 			defaultMetricsCount++
 			allMetricsCount++
 			mb.RecordDatabricksServingCPUUtilizationDataPoint(ts, 1, "served_entity_name-val")
@@ -184,6 +198,10 @@ func TestMetricsBuilder(t *testing.T) {
 			}
 
 			rb := mb.NewResourceBuilder()
+			rb.SetCloudProvider("cloud.provider-val")
+			rb.SetCloudRegion("cloud.region-val")
+			rb.SetDatabricksAccountHost("databricks.account.host-val")
+			rb.SetDatabricksAccountID("databricks.account.id-val")
 			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
 			rb.SetDatabricksServingEndpointName("databricks.serving.endpoint.name-val")
 			rb.SetDatabricksServingEndpointTags(map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"})
@@ -197,9 +215,13 @@ func TestMetricsBuilder(t *testing.T) {
 			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
 			rb.SetDatabricksServingShard("databricks.serving.shard-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
+			rb.SetDatabricksWorkspaceID("databricks.workspace.id-val")
+			rb.SetDatabricksWorkspaceName("databricks.workspace.name-val")
 			res := rb.Emit()
 			metrics := mb.Emit(WithResource(res))
 			if tt.name == "reaggregate_set" {
+				assert.Empty(t, mb.metricDatabricksServingAccountUp.aggDataPoints)
+				assert.Empty(t, mb.metricDatabricksServingAccountWorkspaces.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingCPUUtilization.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingEndpointConfigUpdateState.aggDataPoints)
 				assert.Empty(t, mb.metricDatabricksServingEndpointState.aggDataPoints)
@@ -241,6 +263,86 @@ func TestMetricsBuilder(t *testing.T) {
 			validatedMetrics := make(map[string]bool)
 			for _, mi := range allMetricsList {
 				switch mi.Name() {
+				case "databricks.serving.account.up":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.account.up"], "Found a duplicate in the metrics slice: databricks.serving.account.up")
+						validatedMetrics["databricks.serving.account.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Account mode: 1 if the receiver's last attempt to list the account's workspaces (Accounts API or Azure Resource Manager) succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first list fails, so an account that cannot be listed is an alert from the first minute.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						errorTypeAttrVal, ok := dp.Attributes().Get("error.type")
+						assert.True(t, ok)
+						assert.Equal(t, "auth", errorTypeAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.account.up"], "Found a duplicate in the metrics slice: databricks.serving.account.up")
+						validatedMetrics["databricks.serving.account.up"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Account mode: 1 if the receiver's last attempt to list the account's workspaces (Accounts API or Azure Resource Manager) succeeded, 0 if it failed (then error.type says why: auth for refused credentials). Written every cycle, also when the very first list fails, so an account that cannot be listed is an alert from the first minute.", mi.Description())
+						assert.Equal(t, "{status}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.account.up"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("error.type")
+						assert.False(t, ok)
+					}
+				case "databricks.serving.account.workspaces":
+					if tt.name != "reaggregate_set" {
+						assert.False(t, validatedMetrics["databricks.serving.account.workspaces"], "Found a duplicate in the metrics slice: databricks.serving.account.workspaces")
+						validatedMetrics["databricks.serving.account.workspaces"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Account mode: how many running workspaces the account's last good list had (selection=discovered), how many of them the receiver scrapes (selection=selected) and how many passed the filters but are not scraped because the receiver refuses their URL (selection=refused). Written every cycle once a list succeeded.", mi.Description())
+						assert.Equal(t, "{workspace}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						assert.Equal(t, int64(1), dp.IntValue())
+						selectionAttrVal, ok := dp.Attributes().Get("selection")
+						assert.True(t, ok)
+						assert.Equal(t, "discovered", selectionAttrVal.Str())
+					} else {
+						assert.False(t, validatedMetrics["databricks.serving.account.workspaces"], "Found a duplicate in the metrics slice: databricks.serving.account.workspaces")
+						validatedMetrics["databricks.serving.account.workspaces"] = true
+						assert.Equal(t, pmetric.MetricTypeGauge, mi.Type())
+						assert.Equal(t, 1, mi.Gauge().DataPoints().Len())
+						assert.Equal(t, "Account mode: how many running workspaces the account's last good list had (selection=discovered), how many of them the receiver scrapes (selection=selected) and how many passed the filters but are not scraped because the receiver refuses their URL (selection=refused). Written every cycle once a list succeeded.", mi.Description())
+						assert.Equal(t, "{workspace}", mi.Unit())
+						dp := mi.Gauge().DataPoints().At(0)
+						assert.Equal(t, start, dp.StartTimestamp())
+						assert.Equal(t, ts, dp.Timestamp())
+						assert.Equal(t, pmetric.NumberDataPointValueTypeInt, dp.ValueType())
+						switch aggMap["databricks.serving.account.workspaces"] {
+						case "sum":
+							assert.Equal(t, int64(4), dp.IntValue())
+						case "avg":
+							assert.Equal(t, int64(2), dp.IntValue())
+						case "min":
+							assert.Equal(t, int64(1), dp.IntValue())
+						case "max":
+							assert.Equal(t, int64(3), dp.IntValue())
+						}
+						_, ok := dp.Attributes().Get("selection")
+						assert.False(t, ok)
+					}
 				case "databricks.serving.cpu.utilization":
 					if tt.name != "reaggregate_set" {
 						assert.False(t, validatedMetrics["databricks.serving.cpu.utilization"], "Found a duplicate in the metrics slice: databricks.serving.cpu.utilization")

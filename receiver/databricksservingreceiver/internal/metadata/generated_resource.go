@@ -21,6 +21,34 @@ func NewResourceBuilder(rac ResourceAttributesConfig) *ResourceBuilder {
 	}
 }
 
+// SetCloudProvider sets provided value as "cloud.provider" attribute.
+func (rb *ResourceBuilder) SetCloudProvider(val string) {
+	if rb.config.CloudProvider.Enabled {
+		rb.res.Attributes().PutStr("cloud.provider", val)
+	}
+}
+
+// SetCloudRegion sets provided value as "cloud.region" attribute.
+func (rb *ResourceBuilder) SetCloudRegion(val string) {
+	if rb.config.CloudRegion.Enabled {
+		rb.res.Attributes().PutStr("cloud.region", val)
+	}
+}
+
+// SetDatabricksAccountHost sets provided value as "databricks.account.host" attribute.
+func (rb *ResourceBuilder) SetDatabricksAccountHost(val string) {
+	if rb.config.DatabricksAccountHost.Enabled {
+		rb.res.Attributes().PutStr("databricks.account.host", val)
+	}
+}
+
+// SetDatabricksAccountID sets provided value as "databricks.account.id" attribute.
+func (rb *ResourceBuilder) SetDatabricksAccountID(val string) {
+	if rb.config.DatabricksAccountID.Enabled {
+		rb.res.Attributes().PutStr("databricks.account.id", val)
+	}
+}
+
 // SetDatabricksServingEndpointID sets provided value as "databricks.serving.endpoint.id" attribute.
 func (rb *ResourceBuilder) SetDatabricksServingEndpointID(val string) {
 	if rb.config.DatabricksServingEndpointID.Enabled {
@@ -109,6 +137,20 @@ func (rb *ResourceBuilder) SetDatabricksServingShard(val string) {
 func (rb *ResourceBuilder) SetDatabricksWorkspaceHost(val string) {
 	if rb.config.DatabricksWorkspaceHost.Enabled {
 		rb.res.Attributes().PutStr("databricks.workspace.host", val)
+	}
+}
+
+// SetDatabricksWorkspaceID sets provided value as "databricks.workspace.id" attribute.
+func (rb *ResourceBuilder) SetDatabricksWorkspaceID(val string) {
+	if rb.config.DatabricksWorkspaceID.Enabled {
+		rb.res.Attributes().PutStr("databricks.workspace.id", val)
+	}
+}
+
+// SetDatabricksWorkspaceName sets provided value as "databricks.workspace.name" attribute.
+func (rb *ResourceBuilder) SetDatabricksWorkspaceName(val string) {
+	if rb.config.DatabricksWorkspaceName.Enabled {
+		rb.res.Attributes().PutStr("databricks.workspace.name", val)
 	}
 }
 

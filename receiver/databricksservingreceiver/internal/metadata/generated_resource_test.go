@@ -13,6 +13,10 @@ func TestResourceBuilder(t *testing.T) {
 		t.Run(tt, func(t *testing.T) {
 			cfg := loadResourceAttributesConfig(t, tt)
 			rb := NewResourceBuilder(cfg)
+			rb.SetCloudProvider("cloud.provider-val")
+			rb.SetCloudRegion("cloud.region-val")
+			rb.SetDatabricksAccountHost("databricks.account.host-val")
+			rb.SetDatabricksAccountID("databricks.account.id-val")
 			rb.SetDatabricksServingEndpointID("databricks.serving.endpoint.id-val")
 			rb.SetDatabricksServingEndpointName("databricks.serving.endpoint.name-val")
 			rb.SetDatabricksServingEndpointTags(map[string]any{"key1": "databricks.serving.endpoint.tags-val1", "key2": "databricks.serving.endpoint.tags-val2"})
@@ -26,20 +30,42 @@ func TestResourceBuilder(t *testing.T) {
 			rb.SetDatabricksServingServedEntityWorkloadType("databricks.serving.served_entity.workload_type-val")
 			rb.SetDatabricksServingShard("databricks.serving.shard-val")
 			rb.SetDatabricksWorkspaceHost("databricks.workspace.host-val")
+			rb.SetDatabricksWorkspaceID("databricks.workspace.id-val")
+			rb.SetDatabricksWorkspaceName("databricks.workspace.name-val")
 
 			res := rb.Emit()
 			assert.Equal(t, 0, rb.Emit().Attributes().Len()) // Second call should return empty Resource
 
 			switch tt {
 			case "default":
-				assert.Equal(t, 12, res.Attributes().Len())
+				assert.Equal(t, 18, res.Attributes().Len())
 			case "all_set":
-				assert.Equal(t, 13, res.Attributes().Len())
+				assert.Equal(t, 19, res.Attributes().Len())
 			case "none_set":
 				assert.Equal(t, 0, res.Attributes().Len())
 				return
 			default:
 				assert.Failf(t, "unexpected test case: %s", tt)
+			}
+			cloudProviderAttrVal, ok := res.Attributes().Get("cloud.provider")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "cloud.provider-val", cloudProviderAttrVal.Str())
+			}
+			cloudRegionAttrVal, ok := res.Attributes().Get("cloud.region")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "cloud.region-val", cloudRegionAttrVal.Str())
+			}
+			databricksAccountHostAttrVal, ok := res.Attributes().Get("databricks.account.host")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.account.host-val", databricksAccountHostAttrVal.Str())
+			}
+			databricksAccountIDAttrVal, ok := res.Attributes().Get("databricks.account.id")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.account.id-val", databricksAccountIDAttrVal.Str())
 			}
 			databricksServingEndpointIDAttrVal, ok := res.Attributes().Get("databricks.serving.endpoint.id")
 			assert.True(t, ok)
@@ -105,6 +131,16 @@ func TestResourceBuilder(t *testing.T) {
 			assert.True(t, ok)
 			if ok {
 				assert.Equal(t, "databricks.workspace.host-val", databricksWorkspaceHostAttrVal.Str())
+			}
+			databricksWorkspaceIDAttrVal, ok := res.Attributes().Get("databricks.workspace.id")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.workspace.id-val", databricksWorkspaceIDAttrVal.Str())
+			}
+			databricksWorkspaceNameAttrVal, ok := res.Attributes().Get("databricks.workspace.name")
+			assert.True(t, ok)
+			if ok {
+				assert.Equal(t, "databricks.workspace.name-val", databricksWorkspaceNameAttrVal.Str())
 			}
 		})
 	}

@@ -29,7 +29,18 @@ type Client struct {
 	userAgent    string
 	maxBodyBytes int64
 	limits       Limits
+	// slots, when set, bounds the requests in flight together with every other client that shares it (see
+	// SetSlots).
+	slots chan struct{}
 }
+
+// BaseURL is the URL the client was made for.
+func (c *Client) BaseURL() string { return c.base.String() }
+
+// SetSlots makes the client take one of slots for each request, from sending it until its body is read, so that
+// the clients of many workspaces share one bound (max_concurrency is for the whole receiver). Token requests take
+// none: they are rare, and a request holding a slot never waits for one. Call it before the client is used.
+func (c *Client) SetSlots(slots chan struct{}) { c.slots = slots }
 
 // Credentials supplies the bearer token of each request.
 type Credentials interface {
@@ -225,9 +236,21 @@ func (c *Client) getLimited(ctx context.Context, path, accept string, buf *bytes
 		return "", fmt.Errorf("GET %s: %w", path, err)
 	}
 	u.Path = unescaped
+	return c.fetch(ctx, &u, path, accept, buf, limit, setting)
+}
+
+// FetchURL GETs target, an absolute URL the caller built and checked (the account listers' list pages), with the
+// client's credentials, limits and error handling: the body goes into buf, at most limit bytes (setting names the
+// limit in the error). Errors name the URL's path alone, never its query.
+func (c *Client) FetchURL(ctx context.Context, target *url.URL, accept string, buf *bytes.Buffer, limit int64, setting string) (string, error) {
+	return c.fetch(ctx, target, target.EscapedPath(), accept, buf, limit, setting)
+}
+
+// fetch is one GET of u; path is how errors name it.
+func (c *Client) fetch(ctx context.Context, u *url.URL, path, accept string, buf *bytes.Buffer, limit int64, setting string) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), http.NoBody)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("GET %s: %w", path, redactURLError(err))
 	}
 	req.Header.Set("Accept", accept)
 	req.Header.Set("User-Agent", c.userAgent)
@@ -239,6 +262,14 @@ func (c *Client) getLimited(ctx context.Context, path, accept string, buf *bytes
 			return "", &AuthError{Err: tokenErr}
 		}
 		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	if c.slots != nil {
+		select {
+		case c.slots <- struct{}{}:
+			defer func() { <-c.slots }()
+		case <-ctx.Done():
+			return "", fmt.Errorf("GET %s: waiting for a free request slot (max_concurrency): %w", path, ctx.Err())
+		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,4 +176,49 @@ func TestInvalidEndpointNamesAreNeverRequested(t *testing.T) {
 	}
 	assert.Zero(t, requested)
 	assert.True(t, ValidEndpointName(strings.Repeat("a", 63)))
+}
+
+// TestClientsSharingSlotsShareOneBound: the clients of several workspaces that share slots never have more
+// requests in flight together than the slots allow.
+func TestClientsSharingSlotsShareOneBound(t *testing.T) {
+	var inFlight, maxInFlight atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		n := inFlight.Add(1)
+		for {
+			seen := maxInFlight.Load()
+			if n <= seen || maxInFlight.CompareAndSwap(seen, n) {
+				break
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+		inFlight.Add(-1)
+		_, _ = w.Write([]byte("x 1\n"))
+	})
+	slots := make(chan struct{}, 2)
+	clients := []*Client{newClientFor(t, handler, 1<<10), newClientFor(t, handler, 1<<10), newClientFor(t, handler, 1<<10)}
+	for _, c := range clients {
+		c.SetSlots(slots)
+	}
+	var wg sync.WaitGroup
+	for i := range 12 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf bytes.Buffer
+			_, err := clients[i%3].FetchMetrics(context.Background(), "ep", &buf)
+			assert.NoError(t, err)
+		}()
+	}
+	wg.Wait()
+	assert.Equal(t, int64(2), maxInFlight.Load(), "two slots for three clients")
+
+	// A request that cannot get a slot before its context ends fails without being sent.
+	slots <- struct{}{}
+	slots <- struct{}{}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	var buf bytes.Buffer
+	_, err := clients[0].FetchMetrics(ctx, "ep", &buf)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	assert.Contains(t, err.Error(), "max_concurrency")
 }

@@ -97,11 +97,16 @@ check-generated: generate
 MIN_GO := 1.26.6
 build: go-version
 	cd cmd/otelcol-databricks && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o ../../$(DIST) .
+	@v=$$($(GO) version $(DIST) | sed 's/.*: go//'); \
+	if ! printf '%s\n%s\n' "$(MIN_GO)" "$$v" | sort -V -C; then \
+		echo "$(DIST) was built with Go $$v, older than $(MIN_GO)" >&2; rm -f $(DIST); exit 1; fi
 	CGO_ENABLED=0 $(GO) build -trimpath -o $(SIMULATOR) ./cmd/workspace-simulator
 
 .PHONY: go-version
+# The version is asked in the distribution's own directory: its generated go.mod has no toolchain line, so with
+# GOTOOLCHAIN=auto the root module's toolchain line would report a Go the distribution is not built with.
 go-version:
-	@v=$$($(GO) env GOVERSION | sed 's/^go//'); \
+	@v=$$(cd cmd/otelcol-databricks && $(GO) env GOVERSION | sed 's/^go//'); \
 	if ! printf '%s\n%s\n' "$(MIN_GO)" "$$v" | sort -V -C; then \
 		echo "Go $$v is older than $(MIN_GO), which the distribution needs; run with GOTOOLCHAIN=go1.26.8 (or newer)" >&2; exit 1; fi
 

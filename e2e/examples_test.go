@@ -407,9 +407,41 @@ func checkCollectorExample(t *testing.T, collector string, block fencedBlock, ba
 		assert.Contains(t, resolved.Service.Extensions, ref.extension,
 			"%s: %s names the extension %q, which the resolved service::extensions %v does not enable: the collector would fail at start", what, ref.path, ref.extension, resolved.Service.Extensions)
 	}
+	checkUnusedExporterNeedsNoEnv(t, collector, env, args, all, what)
 	if !t.Failed() {
 		t.Logf("%s: validated", what)
 	}
+}
+
+// checkUnusedExporterNeedsNoEnv validates again without the environment variables that only exporters no pipeline
+// uses read: an overlay that replaces the shipped pipelines' exporters (OTLP alone, Datadog alone) leaves the
+// shipped remote-write exporter defined but unused, and the documentation promises that its variable may then be
+// left unset.
+func checkUnusedExporterNeedsNoEnv(t *testing.T, collector string, env, args []string, config map[string]any, what string) {
+	t.Helper()
+	used := map[string]bool{}
+	service, _ := config["service"].(map[string]any)
+	pipelines, _ := service["pipelines"].(map[string]any)
+	for _, p := range pipelines {
+		pipeline, _ := p.(map[string]any)
+		exporters, _ := pipeline["exporters"].([]any)
+		for _, e := range exporters {
+			used[fmt.Sprint(e)] = true
+		}
+	}
+	const unusedVar = "PROMETHEUS_REMOTE_WRITE_ENDPOINT"
+	exporters, _ := config["exporters"].(map[string]any)
+	if _, defined := exporters["prometheus_remote_write"]; !defined || used["prometheus_remote_write"] {
+		return
+	}
+	var without []string
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, unusedVar+"=") {
+			without = append(without, kv)
+		}
+	}
+	out, err := runExampleCommand(t, without, collector, append([]string{"validate"}, args...)...)
+	assert.NoError(t, err, "%s: no pipeline uses prometheus_remote_write, yet validate fails without %s:\n%s", what, unusedVar, out)
 }
 
 type extensionReference struct{ path, extension string }

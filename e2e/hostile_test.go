@@ -30,7 +30,7 @@ const (
 	// Per series of the longest labels, with its point in a cycle's output.
 	docBoundPerSeries = 8 << 10
 	// Per scrape in flight: a body of max_body_bytes read, parsed, converted.
-	docBoundPerScrapeInFlight = 12 << 20
+	docBoundPerScrapeInFlight = 16 << 20
 	// limits.max_series, the series one endpoint may hold.
 	defaultMaxSeries = 2000
 	// A discovery refresh holds the list's body (at most 8 KiB a listed endpoint) and the descriptions being
@@ -195,7 +195,7 @@ func TestAHostileEndpointAmongNormalOnes(t *testing.T) {
 		// standard ones, the hostile one, the fake ones) at most 512 KiB without series, its description at every
 		// cap, which the amplified descriptions reach; the hostile endpoint's series up to max_series, 8 KiB each
 		// (the normal endpoints' tens of series are in the baseline); one scrape in flight at max_body_bytes,
-		// 12 MiB (only the hostile endpoint sends such bodies; the others' are in the baseline); a discovery
+		// 16 MiB (only the hostile endpoint sends such bodies; the others' are in the baseline); a discovery
 		// refresh in flight, the list's body and the describable endpoints' descriptions. That is live heap.
 		// otelcol_process_runtime_heap_alloc_bytes also counts garbage not yet collected, which Go lets grow to
 		// about the live heap again (GOGC=100, docs/reliability.md "For sizing"), so the bound on it is twice the

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"math"
 	"net/http"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -136,6 +137,10 @@ func TestLifecycleTotalsAreExactInBothBackends(t *testing.T) {
 	})
 
 	t.Run("Prometheus accepted every remote write", func(t *testing.T) {
+		// The check means something only if the collector saw the hidden endpoint leave (and wrote its stale
+		// markers) before it returned.
+		left := regexp.MustCompile(`Serving endpoint left the workspace's list; its series are marked stale.*"cpu-endpoint-4"`)
+		assert.Regexp(t, left, s.collector.out.String(), "the collector never saw cpu-endpoint-4 leave the list")
 		assert.Zero(t, s.prometheus.rejectedWrites(t), "a write was refused (a sample at or before one the series has)")
 		assert.NotContains(t, s.collector.out.String(), "out of order")
 		assert.NotContains(t, s.collector.out.String(), "Permanent error")

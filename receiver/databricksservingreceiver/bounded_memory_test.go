@@ -26,8 +26,8 @@ import (
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 )
 
-// Tests of the issue "Hostile input and secrets", item 1: bounded memory whatever a workspace sends. Each test
-// drives one of the reproduced findings with the default configuration.
+// Bounded memory whatever a workspace sends: each test drives, with the default configuration, one way a
+// workspace (or a proxy in between) could make the receiver hold memory that no limit bounded.
 
 // hostileWorkspace serves a workspace whose answers the test builds: list is the list call's body, describe
 // the get call's body of an endpoint (nil: the list's entry), metrics the n-th (0-based) /metrics body.

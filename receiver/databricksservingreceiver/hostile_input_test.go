@@ -29,8 +29,8 @@ import (
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
 
-// Tests of the issue "Hostile input and secrets": what the configuration, the workspace's answers and the token
-// endpoints' answers can make the receiver send, print or log.
+// Hostile input and secrets: what the configuration, the workspace's answers and the token endpoints' answers
+// can make the receiver send, print or log.
 
 // newObservedScraper is newTestScraper with a logger whose entries the test reads.
 func newObservedScraper(t *testing.T, serverURL string, mutate ...func(*Config)) (*servingScraper, *observer.ObservedLogs) {

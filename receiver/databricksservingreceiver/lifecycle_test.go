@@ -715,3 +715,55 @@ request_latency_ms_count{served_entity_name="champion"} 9 %[1]d
 	}
 	assert.True(t, found, "the window is counted")
 }
+
+// TestTrailingBlanksAfterSamplesAreCountedExactly: Prometheus' text parser accepts blanks after a sample's value
+// or timestamp (and after a comment); a body written that way is every window's body, so every one must be
+// counted, and exactly once.
+func TestTrailingBlanksAfterSamplesAreCountedExactly(t *testing.T) {
+	h := newLifecycleHarness(t)
+	var bodies []string
+	h.ws.mu.Lock()
+	h.ws.respond[lifecycleEndpoint] = func(n int) (int, string, string) {
+		status, contentType, body := h.respond(n)
+		lines := strings.SplitAfter(body, "\n")
+		for i, line := range lines {
+			if line == "" {
+				continue
+			}
+			blank := " "
+			if i%2 == 1 {
+				blank = "\t "
+			}
+			lines[i] = strings.TrimSuffix(line, "\n") + blank + "\n"
+		}
+		body = strings.Join(lines, "")
+		h.mu.Lock()
+		bodies = append(bodies, body)
+		h.mu.Unlock()
+		return status, contentType, body
+	}
+	h.ws.mu.Unlock()
+
+	h.scrapeFor(6)
+
+	h.mu.Lock()
+	require.NotEmpty(t, bodies)
+	for _, body := range bodies {
+		require.Regexp(t, `(?m)^request_count_total\{served_entity_name="champion"\} \d+ \d+[ \t]+$`, body,
+			"a sample line ends with a blank after its timestamp")
+	}
+	windows := len(h.served["champion"])
+	h.mu.Unlock()
+	require.Equal(t, 7, windows, "twelve scrapes 30 s apart from half past the first minute serve minutes 0 to 6")
+	want := h.truth("champion", true)
+	require.Positive(t, want)
+	// requireExactTotals: the request counter and the latency histogram's count equal the windows served after
+	// the baseline, each counted once, and every stream ascends.
+	h.requireExactTotals(map[string]bool{"champion": true})
+	assert.Equal(t, want, countedTotal(h.outputs, "databricks.serving.request.count", "champion"))
+	cpu := pointsOf(h.outputs, "databricks.serving.cpu.utilization")
+	require.Len(t, cpu, windows, "the gauge of every window")
+	for _, p := range cpu {
+		assert.Equal(t, 12.5, p.value, "a gauge's value is read without its trailing blank")
+	}
+}

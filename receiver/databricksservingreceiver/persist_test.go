@@ -5,7 +5,10 @@ package databricksservingreceiver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -426,4 +429,88 @@ func TestACorruptStateFileNeverStopsTheCollector(t *testing.T) {
 	assert.Nil(t, h.s.store)
 	h.scrapeFor(2)
 	h.requireExactTotals(map[string]bool{"champion": true})
+}
+
+// savedEndpoints returns the endpoints the saved table of contents lists and those whose state the storage
+// holds.
+func savedEndpoints(t *testing.T, store *memStorage) (listed, held []string) {
+	t.Helper()
+	store.mu.Lock()
+	defer store.mu.Unlock()
+	var meta stateMeta
+	require.NoError(t, json.Unmarshal(store.data[stateMetaKey], &meta))
+	for key := range store.data {
+		if name, ok := strings.CutPrefix(key, stateEndpointKey); ok {
+			held = append(held, name)
+		}
+	}
+	slices.Sort(held)
+	return meta.Endpoints, held
+}
+
+// TestTheSavedStateOfAnEndpointThatLeftIsPrunedAfterTheIdleBound: the saved state of an endpoint that left the
+// list is kept, as its state in memory is, for idleSeriesLifetime after it left (it may come back), then dropped
+// from storage, its table-of-contents entry included. A restart in between does not start the bound again.
+func TestTheSavedStateOfAnEndpointThatLeftIsPrunedAfterTheIdleBound(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		t.Run(fmt.Sprintf("restart in between %v", restart), func(t *testing.T) {
+			store := newMemStorage()
+			h := newLifecycleHarness(t)
+			h.ws.addEndpoint("other", "", h.respond, "champion")
+			h.restart(store, nil)
+			h.scrapeFor(2)
+			both := []string{"other", lifecycleEndpoint}
+			listed, held := savedEndpoints(t, store)
+			require.Equal(t, both, listed)
+			require.Equal(t, both, held)
+
+			h.ws.removeEndpoint("other")
+			for range 2 { // the next discovery (every minute) sees it gone
+				h.scrape()
+			}
+			gone, ok := h.s.removed["other"]
+			require.True(t, ok, "the receiver saw the endpoint leave")
+			left := gone.at
+			store.mu.Lock()
+			_, savedLeft, err := decodeEndpointState("other", store.data[stateEndpointKey+"other"], h.clock(), 0)
+			store.mu.Unlock()
+			require.NoError(t, err)
+			require.True(t, left.Equal(savedLeft), "the saved state records when it left: %v, want %v", savedLeft, left)
+
+			restarted := false
+			for h.clock().Sub(left) <= idleSeriesLifetime {
+				if restart && !restarted && h.clock().Sub(left) >= 10*time.Minute {
+					h.restart(store, nil)
+					restarted = true
+				}
+				h.scrape() // at the bound at the latest: still kept
+				listed, held := savedEndpoints(t, store)
+				require.Equal(t, both, listed, "%s after it left: the table of contents still lists it", h.clock().Add(-30*time.Second).Sub(left))
+				require.Equal(t, both, held, "%s after it left: its state is still saved", h.clock().Add(-30*time.Second).Sub(left))
+			}
+			require.Equal(t, restart, restarted)
+
+			// The first discovery after the bound forgets it, in memory and in storage.
+			lists := h.ws.requestsFor("list")
+			for range 2 {
+				if h.ws.requestsFor("list") > lists {
+					break
+				}
+				h.scrape()
+			}
+			require.Greater(t, h.ws.requestsFor("list"), lists, "a discovery ran after the bound")
+			_, kept := h.s.removed["other"]
+			assert.False(t, kept, "forgotten in memory")
+			listed, held = savedEndpoints(t, store)
+			assert.Equal(t, []string{lifecycleEndpoint}, listed, "the table of contents no longer lists it")
+			assert.Equal(t, []string{lifecycleEndpoint}, held, "its saved state is deleted")
+
+			// And a restart does not bring it back.
+			h.restart(store, nil)
+			h.scrape()
+			listed, held = savedEndpoints(t, store)
+			assert.Equal(t, []string{lifecycleEndpoint}, listed)
+			assert.Equal(t, []string{lifecycleEndpoint}, held)
+		})
+	}
 }

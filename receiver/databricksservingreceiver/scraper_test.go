@@ -282,12 +282,14 @@ func TestScrapeGolden(t *testing.T) {
 			assert.Zero(t, countPoints(outputs[0], pmetric.MetricTypeSum)+countPoints(outputs[0], pmetric.MetricTypeHistogram),
 				"the baseline minute must not be counted")
 
-			compareGolden(t, filepath.Join("testdata", "scraper", tc.file+"_expected.yaml"), outputs[3], golden.SkipMetricTimestampNormalization())
+			compareGolden(t, filepath.Join("testdata", "scraper", tc.file+"_expected.yaml"), outputs[3])
 		})
 	}
 }
 
-// TestScrapeBodyWithoutTimestamps: an unchanged body is the same window; a changed body is the next window.
+// TestScrapeBodyWithoutTimestamps: an unchanged body is the same window; a changed body is the next window,
+// stamped with the scrape time. The scrapes run on a fixed clock, 30 s apart, so the golden file records the
+// timestamps and a run compares them.
 func TestScrapeBodyWithoutTimestamps(t *testing.T) {
 	first := readBody(t, "no_timestamps.txt")
 	second := strings.ReplaceAll(first, "} 37", "} 40") // 3 more requests: a different minute
@@ -300,9 +302,17 @@ func TestScrapeBodyWithoutTimestamps(t *testing.T) {
 	srv := httptest.NewServer(ws)
 	defer srv.Close()
 	s := newTestScraper(t, srv.URL, withoutComputedMetrics)
+	// Scrapes at 30 s, 60 s, 90 s and 120 s past the minute of bodyTimestamp.
+	scrapedAt := make([]time.Time, 4)
+	for i := range scrapedAt {
+		scrapedAt[i] = time.UnixMilli(bodyTimestamp).Add(time.Duration(i+1) * 30 * time.Second)
+	}
+	var clock time.Time
+	s.now = func() time.Time { return clock }
 
 	var outputs []pmetric.Metrics
-	for range 4 {
+	for i := range scrapedAt {
+		clock = scrapedAt[i]
 		md, err := scrapeOnce(t, s)
 		require.NoError(t, err)
 		outputs = append(outputs, md)
@@ -311,10 +321,61 @@ func TestScrapeBodyWithoutTimestamps(t *testing.T) {
 	assert.Zero(t, countPoints(outputs[0], pmetric.MetricTypeSum), "the first body is the baseline")
 	assert.Zero(t, countPoints(outputs[1], pmetric.MetricTypeSum)+countPoints(outputs[1], pmetric.MetricTypeGauge), "an unchanged body is the same window")
 	assert.Zero(t, countPoints(outputs[3], pmetric.MetricTypeSum)+countPoints(outputs[3], pmetric.MetricTypeGauge), "an unchanged body is the same window")
+	requireTimestamps(t, outputs[0], scrapedAt[0])
+	requireTimestamps(t, outputs[2], scrapedAt[2])
 	compareGolden(t, filepath.Join("testdata", "scraper", "no_timestamps_expected.yaml"), outputs[2])
 }
 
-func compareGolden(t *testing.T, path string, actual pmetric.Metrics, opts ...golden.WriteMetricsOption) {
+// requireTimestamps checks the timestamp rule of a body without sample timestamps: every point of md carries
+// window, the scrape time, except the zero point that opens a cumulative stream, which sits 1 ms before it at the
+// stream's start; the cumulative points of the window start there too.
+func requireTimestamps(t *testing.T, md pmetric.Metrics, window time.Time) {
+	t.Helper()
+	at := pcommon.NewTimestampFromTime(window)
+	start := at - pcommon.Timestamp(time.Millisecond)
+	points := 0
+	check := func(name string, dpStart, ts pcommon.Timestamp, cumulative bool) {
+		points++
+		switch {
+		case !cumulative:
+			assert.Equal(t, at, ts, "%s: a gauge carries the scrape time", name)
+		case ts == start:
+			assert.Equal(t, start, dpStart, "%s: the zero point is at the stream's start", name)
+		default:
+			assert.Equal(t, at, ts, "%s: the window's point carries the scrape time", name)
+			assert.Equal(t, start, dpStart, "%s: the stream starts 1 ms before its first window", name)
+		}
+	}
+	for i := 0; i < md.ResourceMetrics().Len(); i++ {
+		ms := md.ResourceMetrics().At(i).ScopeMetrics().At(0).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			m := ms.At(j)
+			switch m.Type() {
+			case pmetric.MetricTypeGauge:
+				for k := 0; k < m.Gauge().DataPoints().Len(); k++ {
+					dp := m.Gauge().DataPoints().At(k)
+					check(m.Name(), dp.StartTimestamp(), dp.Timestamp(), false)
+				}
+			case pmetric.MetricTypeSum:
+				for k := 0; k < m.Sum().DataPoints().Len(); k++ {
+					dp := m.Sum().DataPoints().At(k)
+					check(m.Name(), dp.StartTimestamp(), dp.Timestamp(), true)
+				}
+			case pmetric.MetricTypeHistogram:
+				for k := 0; k < m.Histogram().DataPoints().Len(); k++ {
+					dp := m.Histogram().DataPoints().At(k)
+					check(m.Name(), dp.StartTimestamp(), dp.Timestamp(), true)
+				}
+			}
+		}
+	}
+	require.Positive(t, points)
+}
+
+// compareGolden compares actual, timestamps included, with the golden file at path. With -update it writes the
+// file from actual instead and compares nothing (comparing the file with what was just written proves nothing):
+// review the change with git diff, then run the tests without -update.
+func compareGolden(t *testing.T, path string, actual pmetric.Metrics) {
 	t.Helper()
 	// The test server's port changes every run; the rest of the host attribute is what the golden file records.
 	for i := 0; i < actual.ResourceMetrics().Len(); i++ {
@@ -325,17 +386,14 @@ func compareGolden(t *testing.T, path string, actual pmetric.Metrics, opts ...go
 		}
 	}
 	if *updateGolden {
-		require.NoError(t, golden.WriteMetricsToFile(path, actual, opts...))
+		require.NoError(t, golden.WriteMetricsToFile(path, actual, golden.SkipMetricTimestampNormalization()))
+		t.Logf("wrote %s without comparing it: review it with git diff and run the tests without -update", path)
+		return
 	}
 	expected, err := golden.ReadMetrics(path)
 	require.NoError(t, err, "run go test with -update to create %s", path)
-	compareOpts := []pmetrictest.CompareMetricsOption{
-		pmetrictest.IgnoreMetricsOrder(), pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeVersion(),
-	}
-	if len(opts) == 0 { // timestamps were normalised: only their structure is compared
-		compareOpts = append(compareOpts, pmetrictest.IgnoreTimestamp(), pmetrictest.IgnoreStartTimestamp())
-	}
-	require.NoError(t, pmetrictest.CompareMetrics(expected, actual, compareOpts...))
+	require.NoError(t, pmetrictest.CompareMetrics(expected, actual,
+		pmetrictest.IgnoreMetricsOrder(), pmetrictest.IgnoreMetricDataPointsOrder(), pmetrictest.IgnoreScopeVersion()))
 }
 
 // requireSeriesAscend checks that the points of each series (metric and attributes) carry strictly increasing

@@ -34,6 +34,14 @@ func FuzzAccumulator(f *testing.F) {
 		late = append(late, 0, w+1, 1, 4, w+1, 0x55)
 	}
 	f.Add(append(late, 0, 1, 9, 0, 0, 9, 4, 1, 0x55, 4, 0, 0x55))
+	// A repeat of the second-newest window after the ring wrapped: windows 1 to RememberedWindows+1 fill the
+	// ring and make it evict once, then window RememberedWindows comes again. Evicting the oldest keeps it (a
+	// re-scrape, nothing added); a ring that evicted the newest would have forgotten it and count it twice.
+	wrapped := []byte{}
+	for w := range byte(RememberedWindows + 1) {
+		wrapped = append(wrapped, 0, w+1, 3, 4, w+1, 0x55)
+	}
+	f.Add(append(wrapped, 0, RememberedWindows, 3, 4, RememberedWindows, 0x55))
 	// Histograms: everything in the overflow (+Inf) bucket, re-scraped; bounds out of order (rejected); a new
 	// bucket layout (the stream starts over); a baseline then the same window.
 	f.Add([]byte{4, 3, 0xC0, 4, 3, 0xC0, 4, 4, 0xE4, 0x44, 5, 0x1B, 0x24, 6, 0xFF, 0x24, 6, 0xFF, 0x85, 2, 7, 5, 2, 7, 5, 3, 7})

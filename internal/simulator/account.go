@@ -46,7 +46,8 @@ import (
 // only, an ARM token the ARM list only.
 //
 // The account changes at run time with AddWorkspace, SetWorkspaceStatus and
-// RemoveWorkspace, or over HTTP (no token needed):
+// RemoveWorkspace, on a schedule (RunSchedule), or over HTTP (no token
+// needed):
 //
 //	POST   /simulator/account/workspaces       add {"name":..., "cpu": N}: a workspace like AccountConfig.Template
 //	PATCH  /simulator/account/workspaces/{id}  {"status": "RUNNING"|"CANCELLING"|...}
@@ -60,9 +61,14 @@ type Account struct {
 	cert    tls.Certificate
 	certPEM []byte
 
+	// closing ends RunSchedule when the account closes.
+	closing   chan struct{}
+	closeOnce sync.Once
+
 	mu         sync.Mutex
 	workspaces map[string]*AccountWorkspace // by id
 	nextID     int64
+	closed     bool // no workspace is added after Close
 	httpServer *http.Server
 	serveDone  chan struct{}
 }
@@ -139,7 +145,7 @@ func NewAccount(cfg AccountConfig) (*Account, error) {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
 	cfg.OAuthClients, cfg.AzureClients = maps.Clone(cfg.OAuthClients), maps.Clone(cfg.AzureClients)
-	a := &Account{cfg: cfg, now: time.Now, workspaces: map[string]*AccountWorkspace{}, nextID: 1000000000000001}
+	a := &Account{cfg: cfg, now: time.Now, workspaces: map[string]*AccountWorkspace{}, nextID: 1000000000000001, closing: make(chan struct{})}
 	if cfg.TLS {
 		var err error
 		if a.cert, a.certPEM, err = selfSignedCertificate(); err != nil {
@@ -178,6 +184,9 @@ func (a *Account) AddWorkspace(name string, cfg Config) (*AccountWorkspace, erro
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return nil, errors.Join(errors.New("simulator: account closed"), srv.Close())
+	}
 	ws := &AccountWorkspace{
 		ID: strconv.FormatInt(a.nextID, 10), Name: name, Region: a.cfg.Region, Addr: addr.String(), URL: scheme + addr.String(),
 		Server: srv, status: WorkspaceRunning,
@@ -240,9 +249,12 @@ func (a *Account) Start(addr string) (net.Addr, error) {
 	return listener.Addr(), nil
 }
 
-// Close stops the account's server and every workspace's.
+// Close stops the account's server and every workspace's, and ends
+// RunSchedule.
 func (a *Account) Close() error {
+	a.closeOnce.Do(func() { close(a.closing) })
 	a.mu.Lock()
+	a.closed = true
 	srv, done := a.httpServer, a.serveDone
 	workspaces := slices.Collect(maps.Values(a.workspaces))
 	a.mu.Unlock()

@@ -75,5 +75,5 @@
 // AccountConfig.TLS serves the workspaces over HTTPS with a self-signed
 // certificate (Account.CertificatePEM), as clients reach Azure workspaces at
 // https://<workspaceUrl>. Workspaces are added, stopped and removed at run
-// time (see Account).
+// time (see Account), or on a schedule (Account.RunSchedule).
 package simulator

@@ -5,6 +5,7 @@ package simulator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -23,18 +24,30 @@ import (
 //
 //	POST /oidc/accounts/{account_id}/v1/token              account-level OAuth M2M token
 //	GET  /api/2.0/accounts/{account_id}/workspaces         the Accounts API list (AWS and GCP)
-//	POST /{tenant}/oauth2/v2.0/token                       Entra ID token for Azure Resource Manager
+//	POST /{tenant}/oauth2/v2.0/token                       Entra ID token, for Azure Resource Manager or for the workspaces
 //	GET  /subscriptions/{sub}/providers/Microsoft.Databricks/workspaces?api-version=...
 //	                                                       the ARM list, in pages linked by nextLink
 //
 // Each workspace's deployment_name is its address (127.0.0.1:PORT), so a
-// client builds its URL with the template http://{deployment_name}; the ARM
-// list's workspaceUrl is the same address. A workspace whose Config does not
-// name the account's service principal among its OAuthClients is one where
-// the principal is not assigned: its token endpoint refuses the client.
+// client builds its URL with the template http://{deployment_name}, or
+// https://{deployment_name} when AccountConfig.TLS serves the workspaces
+// over HTTPS; the ARM list's workspaceUrl is the same address, to which a
+// client prepends https:// as it does for Azure's. A workspace whose Config
+// does not name the account's service principal among its OAuthClients is
+// one where the principal is not assigned: its token endpoint refuses the
+// client.
+//
+// The Entra ID endpoint is the tenant's, as on Azure: it issues a token for
+// one scope, Resource Manager's (which the ARM list accepts) or the
+// AzureDatabricks application's (which the account's workspaces accept, but
+// only from a principal among the workspace Config's AzureClients: an
+// unassigned principal's token is refused with 401). Tokens are not
+// interchangeable: an account-level OAuth token lists the Accounts API
+// only, an ARM token the ARM list only.
 //
 // The account changes at run time with AddWorkspace, SetWorkspaceStatus and
-// RemoveWorkspace, or over HTTP (no token needed):
+// RemoveWorkspace, on a schedule (RunSchedule), or over HTTP (no token
+// needed):
 //
 //	POST   /simulator/account/workspaces       add {"name":..., "cpu": N}: a workspace like AccountConfig.Template
 //	PATCH  /simulator/account/workspaces/{id}  {"status": "RUNNING"|"CANCELLING"|...}
@@ -44,10 +57,18 @@ type Account struct {
 	now         func() time.Time
 	credentials *credentials
 	handler     http.Handler
+	// cert and certPEM are the workspaces' certificate with TLS.
+	cert    tls.Certificate
+	certPEM []byte
+
+	// closing ends RunSchedule when the account closes.
+	closing   chan struct{}
+	closeOnce sync.Once
 
 	mu         sync.Mutex
 	workspaces map[string]*AccountWorkspace // by id
 	nextID     int64
+	closed     bool // no workspace is added after Close
 	httpServer *http.Server
 	serveDone  chan struct{}
 }
@@ -72,6 +93,11 @@ type AccountConfig struct {
 	Template Config
 	// TokenLifetime is how long issued tokens are accepted (zero: 1h).
 	TokenLifetime time.Duration
+	// TLS serves every workspace over HTTPS, with one self-signed
+	// certificate for 127.0.0.1 made by NewAccount (CertificatePEM), as a
+	// client must reach Azure workspaces: https:// and the workspaceUrl of
+	// the ARM list. The account-level APIs stay plain HTTP on loopback.
+	TLS bool
 }
 
 // AccountWorkspace is one workspace of an Account.
@@ -80,8 +106,10 @@ type AccountWorkspace struct {
 	Name   string
 	Region string
 	// Addr is the workspace server's address, 127.0.0.1:PORT: its
-	// deployment_name, and its URL after http://.
-	Addr   string
+	// deployment_name, and its URL's host.
+	Addr string
+	// URL is https://Addr with AccountConfig.TLS, else http://Addr.
+	URL    string
 	Server *Server
 	// status is the Accounts API's workspace_status (guarded by Account.mu).
 	status string
@@ -117,7 +145,13 @@ func NewAccount(cfg AccountConfig) (*Account, error) {
 		cfg.TokenLifetime = DefaultTokenLifetime
 	}
 	cfg.OAuthClients, cfg.AzureClients = maps.Clone(cfg.OAuthClients), maps.Clone(cfg.AzureClients)
-	a := &Account{cfg: cfg, now: time.Now, workspaces: map[string]*AccountWorkspace{}, nextID: 1000000000000001}
+	a := &Account{cfg: cfg, now: time.Now, workspaces: map[string]*AccountWorkspace{}, nextID: 1000000000000001, closing: make(chan struct{})}
+	if cfg.TLS {
+		var err error
+		if a.cert, a.certPEM, err = selfSignedCertificate(); err != nil {
+			return nil, err
+		}
+	}
 	a.credentials = newCredentials(a.now, cfg.TokenLifetime, nil)
 	a.handler = a.routes()
 	return a, nil
@@ -126,22 +160,36 @@ func NewAccount(cfg AccountConfig) (*Account, error) {
 // Handler serves the account-level APIs and the account's control paths.
 func (a *Account) Handler() http.Handler { return a.handler }
 
+// CertificatePEM is the PEM of the workspaces' self-signed certificate, the
+// CA a client trusts them with; nil without AccountConfig.TLS.
+func (a *Account) CertificatePEM() []byte { return slices.Clone(a.certPEM) }
+
 // AddWorkspace creates a workspace named name from cfg and serves it on its
-// own 127.0.0.1 port. It is RUNNING.
+// own 127.0.0.1 port, over HTTPS with AccountConfig.TLS. It is RUNNING.
 func (a *Account) AddWorkspace(name string, cfg Config) (*AccountWorkspace, error) {
-	srv, err := New(cfg)
+	srv, err := New(cfg, withTokenIssuer(a.workspaceTokens(maps.Clone(cfg.AzureClients))))
 	if err != nil {
 		return nil, err
 	}
-	addr, err := srv.Start("127.0.0.1:0")
+	var addr net.Addr
+	scheme := "http://"
+	if a.cfg.TLS {
+		addr, err = srv.StartTLS("127.0.0.1:0", a.cert)
+		scheme = "https://"
+	} else {
+		addr, err = srv.Start("127.0.0.1:0")
+	}
 	if err != nil {
 		return nil, err
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.closed {
+		return nil, errors.Join(errors.New("simulator: account closed"), srv.Close())
+	}
 	ws := &AccountWorkspace{
-		ID: strconv.FormatInt(a.nextID, 10), Name: name, Region: a.cfg.Region, Addr: addr.String(), Server: srv,
-		status: WorkspaceRunning,
+		ID: strconv.FormatInt(a.nextID, 10), Name: name, Region: a.cfg.Region, Addr: addr.String(), URL: scheme + addr.String(),
+		Server: srv, status: WorkspaceRunning,
 	}
 	a.nextID++
 	a.workspaces[ws.ID] = ws
@@ -201,9 +249,12 @@ func (a *Account) Start(addr string) (net.Addr, error) {
 	return listener.Addr(), nil
 }
 
-// Close stops the account's server and every workspace's.
+// Close stops the account's server and every workspace's, and ends
+// RunSchedule.
 func (a *Account) Close() error {
+	a.closeOnce.Do(func() { close(a.closing) })
 	a.mu.Lock()
+	a.closed = true
 	srv, done := a.httpServer, a.serveDone
 	workspaces := slices.Collect(maps.Values(a.workspaces))
 	a.mu.Unlock()

@@ -15,38 +15,57 @@ import (
 func (a *Account) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /oidc/accounts/{account}/v1/token", a.handleAccountToken)
-	mux.Handle("GET /api/2.0/accounts/{account}/workspaces", a.requireToken(http.HandlerFunc(a.handleAccountsList)))
+	mux.Handle("GET /api/2.0/accounts/{account}/workspaces", a.requireToken(audienceAccount, http.HandlerFunc(a.handleAccountsList)))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", a.handleEntraToken)
-	mux.Handle("GET /subscriptions/{sub}/providers/Microsoft.Databricks/workspaces", a.requireToken(http.HandlerFunc(a.handleARMList)))
+	mux.Handle("GET /subscriptions/{sub}/providers/Microsoft.Databricks/workspaces", a.requireToken(audienceARM, http.HandlerFunc(a.handleARMList)))
 	mux.HandleFunc("POST /simulator/account/workspaces", a.handleAddWorkspace)
 	mux.HandleFunc("PATCH /simulator/account/workspaces/{id}", a.handleSetStatus)
 	mux.HandleFunc("DELETE /simulator/account/workspaces/{id}", a.handleRemoveWorkspace)
 	return mux
 }
 
+// The audiences of the account's tokens, the prefixes of their labels: a
+// token is accepted only where its audience is.
+const (
+	audienceAccount         = "account:" // the Accounts API
+	audienceARM             = "arm:"     // Azure Resource Manager
+	audienceAzureDatabricks = "azure:"   // the workspaces, as the AzureDatabricks application
+)
+
 // handleAccountToken is the account-level OAuth M2M token endpoint: HTTP
-// Basic (or form) client credentials of a principal of the account.
+// Basic (or form) client credentials of a principal of the account. Any
+// non-empty scope is granted.
 func (a *Account) handleAccountToken(w http.ResponseWriter, r *http.Request) {
 	if r.PathValue("account") != a.cfg.AccountID {
 		writeJSON(w, http.StatusNotFound, oauthError{Error: oauthErrorInvalidRequest, Description: "unknown account"})
 		return
 	}
-	a.issueToken(w, r, a.cfg.OAuthClients, "")
+	a.issueToken(w, r, a.cfg.OAuthClients, func(string) (string, bool) { return audienceAccount, true })
 }
 
 // handleEntraToken is the Entra ID token endpoint of the ARM flavour: it
-// issues tokens for Resource Manager's scope only.
+// issues tokens for Resource Manager's scope, which the ARM list accepts,
+// and for the AzureDatabricks application's, which the account's
+// workspaces accept where the principal is assigned.
 func (a *Account) handleEntraToken(w http.ResponseWriter, r *http.Request) {
 	if a.cfg.AzureTenant == "" || !strings.EqualFold(r.PathValue("tenant"), a.cfg.AzureTenant) {
 		writeJSON(w, http.StatusBadRequest, oauthError{Error: oauthErrorInvalidRequest, Description: "Tenant not found."})
 		return
 	}
-	a.issueToken(w, r, a.cfg.AzureClients, armScope)
+	a.issueToken(w, r, a.cfg.AzureClients, func(scope string) (string, bool) {
+		switch {
+		case strings.EqualFold(scope, armScope):
+			return audienceARM, true
+		case strings.EqualFold(scope, azureDatabricksScope):
+			return audienceAzureDatabricks, true
+		}
+		return "", false
+	})
 }
 
-// issueToken answers a client-credentials grant of one of clients; scope,
-// when set, is the only scope granted.
-func (a *Account) issueToken(w http.ResponseWriter, r *http.Request, clients map[string]string, scope string) {
+// issueToken answers a client-credentials grant of one of clients;
+// audience says which audience a scope asked for is (false: not granted).
+func (a *Account) issueToken(w http.ResponseWriter, r *http.Request, clients map[string]string, audience func(scope string) (string, bool)) {
 	form, formErr := readTokenForm(w, r)
 	if formErr != nil {
 		writeJSON(w, http.StatusBadRequest, formErr)
@@ -62,31 +81,49 @@ func (a *Account) issueToken(w http.ResponseWriter, r *http.Request, clients map
 		return
 	}
 	asked := strings.TrimSpace(form.Get("scope"))
-	if asked == "" || (scope != "" && !strings.EqualFold(asked, scope)) {
+	prefix, ok := audience(asked)
+	if asked == "" || !ok {
 		writeJSON(w, http.StatusBadRequest, oauthError{Error: oauthErrorInvalidScope, Description: "scope " + quoteOrMissing(asked) + " is not granted"})
 		return
 	}
 	setNoStore(w)
 	writeJSON(w, http.StatusOK, tokenResponse{
-		AccessToken: a.credentials.issue("account:" + id), TokenType: "Bearer",
+		AccessToken: a.credentials.issue(prefix + id), TokenType: "Bearer",
 		ExpiresIn: int64(a.cfg.TokenLifetime.Seconds()), Scope: asked,
 	})
 }
 
-// requireToken accepts the tokens the account issued.
-func (a *Account) requireToken(next http.Handler) http.Handler {
+// requireToken accepts the tokens the account issued for audience.
+func (a *Account) requireToken(audience string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
 			writeJSON(w, http.StatusUnauthorized, apiError{ErrorCode: errorCodeUnauthenticated, Message: invalidTokenMessage})
 			return
 		}
-		if _, err := a.credentials.authenticate(token); err != nil {
+		if label, err := a.credentials.authenticate(token); err != nil || !strings.HasPrefix(label, audience) {
 			writeJSON(w, http.StatusUnauthorized, apiError{ErrorCode: errorCodeUnauthenticated, Message: invalidTokenMessage})
 			return
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// workspaceTokens authenticates, for a workspace to which the Entra ID
+// principals assigned (client ids) are assigned, the AzureDatabricks tokens
+// of the account's Entra ID endpoint: another audience's token, or an
+// unassigned principal's, is an invalid one.
+func (a *Account) workspaceTokens(assigned map[string]string) func(token string) (string, error) {
+	return func(token string) (string, error) {
+		label, err := a.credentials.authenticate(token)
+		if err != nil {
+			return "", err
+		}
+		if id, ok := strings.CutPrefix(label, audienceAzureDatabricks); !ok || assigned[id] == "" {
+			return "", errInvalidToken
+		}
+		return label, nil
+	}
 }
 
 // accountsWorkspace is an item of the Accounts API's list. It has no URL:
@@ -188,7 +225,7 @@ func (a *Account) handleAddWorkspace(w http.ResponseWriter, r *http.Request) {
 		writeBadRequest(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]string{"id": ws.ID, "name": ws.Name, "addr": ws.Addr})
+	writeJSON(w, http.StatusCreated, map[string]string{"id": ws.ID, "name": ws.Name, "addr": ws.Addr, "url": ws.URL})
 }
 
 func (a *Account) handleSetStatus(w http.ResponseWriter, r *http.Request) {

@@ -4,12 +4,15 @@
 package simulator
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -102,8 +105,8 @@ func TestAccountARMListPagesWithAnEntraToken(t *testing.T) {
 		require.NoError(t, err)
 	}
 	require.NoError(t, acc.SetWorkspaceStatus(acc.Workspaces()[1].ID, WorkspaceFailed))
-	_, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "app", "secret", "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default")
-	assert.Equal(t, http.StatusBadRequest, status, "only Resource Manager's scope")
+	_, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "app", "secret", "https://graph.microsoft.com/.default")
+	assert.Equal(t, http.StatusBadRequest, status, "Resource Manager's and AzureDatabricks' scopes only")
 	armToken, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "app", "secret", armScope)
 	require.Equal(t, http.StatusOK, status)
 
@@ -128,6 +131,69 @@ func TestAccountARMListPagesWithAnEntraToken(t *testing.T) {
 	assert.Equal(t, []string{"Succeeded", "Failed", "Succeeded"}, states)
 	resp, _ := getURL(t, base+"/subscriptions/other/providers/Microsoft.Databricks/workspaces", armToken)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, "no Reader role")
+	databricksToken, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "app", "secret", azureDatabricksScope)
+	require.Equal(t, http.StatusOK, status)
+	resp, _ = getURL(t, base+"/subscriptions/sub-1/providers/Microsoft.Databricks/workspaces?api-version=2024-05-01", databricksToken)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "an AzureDatabricks token does not list Resource Manager")
+}
+
+// TestAccountWorkspacesOverTLSAcceptTheTenantsTokens: with TLS the workspaces serve HTTPS with the account's
+// certificate only, and accept the Entra ID tokens of the account's tenant, for the AzureDatabricks scope, from
+// the principals assigned to them.
+func TestAccountWorkspacesOverTLSAcceptTheTenantsTokens(t *testing.T) {
+	acc, base := newTestAccount(t, AccountConfig{
+		AccountID: "acc-1", OAuthClients: map[string]string{"sp": "secret"},
+		AzureTenant: "tenant-1", AzureClients: map[string]string{"app": "secret", "other": "secret"}, Subscription: "sub-1", TLS: true,
+	})
+	assignedCfg := workspaceConfig(nil)
+	assignedCfg.AzureTenant, assignedCfg.AzureClients = "tenant-1", map[string]string{"app": "ignored"}
+	assigned, err := acc.AddWorkspace("prod", assignedCfg)
+	require.NoError(t, err)
+	unassigned, err := acc.AddWorkspace("finance", workspaceConfig(nil))
+	require.NoError(t, err)
+	assert.Equal(t, "https://"+assigned.Addr, assigned.URL)
+	assert.True(t, strings.HasPrefix(base, "http://"), "the account's own APIs stay plain HTTP")
+
+	roots := x509.NewCertPool()
+	require.True(t, roots.AppendCertsFromPEM(acc.CertificatePEM()))
+	trusting := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	get := func(url, bearer string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, url, http.NoBody)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+bearer)
+		resp, err := trusting.Do(req)
+		require.NoError(t, err)
+		_ = resp.Body.Close()
+		return resp.StatusCode
+	}
+
+	_, err = http.Get(assigned.URL + "/simulator/stats")
+	require.Error(t, err, "a client without the certificate refuses the workspace")
+	assert.Contains(t, err.Error(), "certificate")
+	resp, err := http.Get("http://" + assigned.Addr + "/simulator/stats")
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, "no plain HTTP on a TLS workspace")
+
+	appToken, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "app", "secret", azureDatabricksScope)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, http.StatusOK, get(assigned.URL+"/api/2.0/serving-endpoints", appToken), "the tenant's token, where the principal is assigned")
+	assert.Equal(t, http.StatusUnauthorized, get(unassigned.URL+"/api/2.0/serving-endpoints", appToken), "not assigned")
+	otherToken, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "other", "secret", azureDatabricksScope)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, http.StatusUnauthorized, get(assigned.URL+"/api/2.0/serving-endpoints", otherToken), "another principal of the tenant, not assigned")
+	armToken, status := token(t, base+"/tenant-1/oauth2/v2.0/token", "app", "secret", armScope)
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, http.StatusUnauthorized, get(assigned.URL+"/api/2.0/serving-endpoints", armToken), "a Resource Manager token is not a workspace token")
+	accountToken, status := token(t, base+"/oidc/accounts/acc-1/v1/token", "sp", "secret", "all-apis")
+	require.Equal(t, http.StatusOK, status)
+	assert.Equal(t, http.StatusUnauthorized, get(assigned.URL+"/api/2.0/serving-endpoints", accountToken))
+	resp, _ = getURL(t, base+"/api/2.0/accounts/acc-1/workspaces", armToken)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "a Resource Manager token does not list the Accounts API")
+	assert.Equal(t, int64(0), assigned.Server.Stats().TokenRequests.Total(), "the workspace's own token endpoints were not asked")
+	assert.Equal(t, http.StatusOK, get(assigned.URL+metricsPath("cpu-endpoint-0"), appToken))
+	assert.Equal(t, map[string]int64{"azure:app": 1}, assigned.Server.Requests()["cpu-endpoint-0"], "counted under the tenant's principal")
 }
 
 func TestAccountControlOverHTTP(t *testing.T) {

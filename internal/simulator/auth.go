@@ -36,6 +36,9 @@ func (s *Server) requireToken(next http.Handler) http.Handler {
 			return
 		}
 		label, err := s.credentials.authenticate(token)
+		if errors.Is(err, errInvalidToken) && s.tokenIssuer != nil {
+			label, err = s.tokenIssuer(token)
+		}
 		switch {
 		case errors.Is(err, errTokenExpired):
 			s.counters.expiredTokens.Add(1)

@@ -70,5 +70,10 @@
 // Accounts API with an account-level OAuth token and by an Azure Resource
 // Manager style list with an Entra ID token; a workspace whose Config does
 // not name the account's principal is one the principal is not assigned
-// to. Workspaces are added, stopped and removed at run time (see Account).
+// to. On the Azure flavour the account's Entra ID endpoint is the tenant's
+// and also issues the workspaces' AzureDatabricks tokens, and
+// AccountConfig.TLS serves the workspaces over HTTPS with a self-signed
+// certificate (Account.CertificatePEM), as clients reach Azure workspaces at
+// https://<workspaceUrl>. Workspaces are added, stopped and removed at run
+// time (see Account), or on a schedule (Account.RunSchedule).
 package simulator

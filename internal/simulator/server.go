@@ -5,6 +5,7 @@ package simulator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,11 @@ type Server struct {
 	// workspaceFaults are the faults of the list, get and token calls.
 	workspaceFaults workspaceFaults
 
+	// tokenIssuer, when set, authenticates the bearer tokens this
+	// workspace did not issue itself: those of an Account's Entra ID
+	// endpoint (see withTokenIssuer).
+	tokenIssuer func(token string) (label string, err error)
+
 	// closing aborts pending response delays so Close returns promptly.
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -55,6 +61,14 @@ type Option func(*Server)
 // tests can move time deterministically.
 func WithClock(now func() time.Time) Option {
 	return func(s *Server) { s.now = now }
+}
+
+// withTokenIssuer makes the workspace also accept the bearer tokens that
+// authenticate accepts (returning their holder's label), as a workspace
+// accepts the tokens of its tenant's identity provider; its own tokens are
+// checked first.
+func withTokenIssuer(authenticate func(token string) (string, error)) Option {
+	return func(s *Server) { s.tokenIssuer = authenticate }
 }
 
 // New validates cfg and builds the workspace. Zero Window, GPUsPerEndpoint
@@ -136,6 +150,15 @@ func (s *Server) truth(names []string) Truth {
 // Start serves the handler on addr (for example "127.0.0.1:0") in the
 // background and returns the address actually bound.
 func (s *Server) Start(addr string) (net.Addr, error) {
+	return s.start(addr, nil)
+}
+
+// StartTLS is Start over HTTPS with cert (TLS 1.2 or later).
+func (s *Server) StartTLS(addr string, cert tls.Certificate) (net.Addr, error) {
+	return s.start(addr, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+}
+
+func (s *Server) start(addr string, tlsConfig *tls.Config) (net.Addr, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.httpServer != nil {
@@ -144,6 +167,9 @@ func (s *Server) Start(addr string) (net.Addr, error) {
 	listener, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("simulator: listen on %s: %w", addr, err)
+	}
+	if tlsConfig != nil {
+		listener = tls.NewListener(listener, tlsConfig)
 	}
 	s.httpServer = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
 	s.serveDone = make(chan struct{})

@@ -25,6 +25,9 @@ import (
 type simulatedAccount struct {
 	acc  *simulator.Account
 	host string // http://127.0.0.1:PORT of the account APIs
+	// caFile is, for an Azure account, the PEM file of the certificate its workspaces serve HTTPS with; empty
+	// for the others, whose workspaces serve plain HTTP.
+	caFile string
 }
 
 func newSimulatedAccount(t *testing.T) *simulatedAccount {
@@ -38,13 +41,21 @@ func newSimulatedAccount(t *testing.T) *simulatedAccount {
 }
 
 // addWorkspace adds a workspace of cpu CPU endpoints; assigned says whether the principal may get its tokens.
-func (a *simulatedAccount) addWorkspace(t *testing.T, name string, cpu int, assigned bool, seed int64) *simulator.AccountWorkspace {
+// mutate changes the workspace's simulator config last.
+func (a *simulatedAccount) addWorkspace(t *testing.T, name string, cpu int, assigned bool, seed int64, mutate ...func(*simulator.Config)) *simulator.AccountWorkspace {
 	t.Helper()
 	cfg := simulator.DefaultConfig()
 	cfg.Token, cfg.Seed, cfg.Window = testToken, seed, 2*time.Second
 	cfg.CPU, cfg.GPU, cfg.MultiEntity, cfg.ScaleToZero, cfg.FoundationModel = cpu, 0, 0, 0, 0
 	if assigned {
 		cfg.OAuthClients = map[string]string{"sp": "sp-secret"}
+		if a.caFile != "" {
+			// On Azure, "sp" is the tenant's principal; the workspace accepts the tenant's tokens for it.
+			cfg.AzureTenant, cfg.AzureClients = azureTestTenant, map[string]string{"sp": "sp-secret"}
+		}
+	}
+	for _, m := range mutate {
+		m(&cfg)
 	}
 	ws, err := a.acc.AddWorkspace(name, cfg)
 	require.NoError(t, err)
@@ -56,8 +67,12 @@ func (a *simulatedAccount) addWorkspace(t *testing.T, name string, cpu int, assi
 func (a *simulatedAccount) newScraper(t *testing.T, mutate ...func(*Config)) *accountScraper {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
-	cfg.Account = &AccountConfig{Cloud: "aws", AccountID: "acc-1", Host: a.host, WorkspaceURL: "http://{deployment_name}", RefreshInterval: time.Second}
-	cfg.OAuth = &OAuthConfig{ClientID: "sp", ClientSecret: configopaque.String("sp-secret")}
+	if a.caFile != "" {
+		a.configureAzure(cfg)
+	} else {
+		cfg.Account = &AccountConfig{Cloud: "aws", AccountID: "acc-1", Host: a.host, WorkspaceURL: "http://{deployment_name}", RefreshInterval: time.Second}
+		cfg.OAuth = &OAuthConfig{ClientID: "sp", ClientSecret: configopaque.String("sp-secret")}
+	}
 	cfg.SpreadRequests = false
 	cfg.Discovery.RefreshInterval = time.Second
 	for _, m := range mutate {

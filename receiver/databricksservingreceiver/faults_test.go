@@ -7,10 +7,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"encoding/pem"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -262,12 +264,25 @@ func TestBoundedConcurrencyAndSpreadStartOffsets(t *testing.T) {
 	}
 	first, second := offsets(), offsets()
 	var earliest, latest time.Duration = time.Hour, 0
-	for name, offset := range first {
+	for _, offset := range first {
 		earliest, latest = min(earliest, offset), max(latest, offset)
-		assert.InDelta(t, offset.Seconds(), second[name].Seconds(), 0.15, "%s starts at the same offset every cycle", name)
 		assert.Less(t, offset, 1200*time.Millisecond, "offsets stay in the first half of the interval")
 	}
 	assert.Greater(t, latest-earliest, 500*time.Millisecond, "requests are spread, not sent at one instant")
+	// Same offset every cycle. Arrivals are measured on the wall clock, so a busy machine delays them: the whole
+	// cycle by its start (removed by measuring from each cycle's first arrival) and single requests by scheduling
+	// (kept in the median below). Offsets drawn anew every cycle over the 1 s spread would differ by a third of a
+	// second in the median; the same offsets differ by the scheduling noise alone.
+	secondEarliest := time.Hour
+	for _, offset := range second {
+		secondEarliest = min(secondEarliest, offset)
+	}
+	var diffs []float64
+	for name, offset := range first {
+		diffs = append(diffs, math.Abs(((offset - earliest) - (second[name] - secondEarliest)).Seconds()))
+	}
+	sort.Float64s(diffs)
+	assert.Less(t, diffs[len(diffs)/2], 0.1, "endpoints start at the same offset every cycle: median difference between two cycles, all: %v", diffs)
 }
 
 func TestTokenRotatedMidRunIsReportedOnceAndRecovers(t *testing.T) {

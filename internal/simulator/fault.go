@@ -391,6 +391,12 @@ func newActiveFault(f *Fault) (*activeFault, error) {
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
+	if f.Mode == FaultGzipBomb {
+		// Compressed once per size when the fault is set, not in the first request that asks for it: compressing
+		// tens of MiB takes seconds under the race detector on a busy machine, which a client's request timeout
+		// would report as a timeout instead of the body limit the fault is there to test.
+		gzipBombBody(f.Size)
+	}
 	return &activeFault{Fault: *f}, nil
 }
 

@@ -110,8 +110,9 @@ func TestFaultMatrix(t *testing.T) {
 		{name: "429 without Retry-After", fault: &simulator.Fault{Mode: simulator.FaultStatus, Status: 429}, wantClass: errorTypeRateLimited},
 		{name: "500", fault: &simulator.Fault{Mode: simulator.FaultStatus, Status: 500}, wantClass: errorTypeServerError},
 		{name: "503 with an HTTP-date Retry-After", fault: &simulator.Fault{Mode: simulator.FaultStatus, Status: 503, RetryAfter: time.Now().Add(time.Minute).UTC().Format(http.TimeFormat)}, wantClass: errorTypeServerError},
-		{name: "slow response headers", fault: &simulator.Fault{Mode: simulator.FaultSlowHeaders, Delay: simulator.Duration(time.Second)}, wantClass: errorTypeTimeout},
-		{name: "slow body", fault: &simulator.Fault{Mode: simulator.FaultSlowBody, Delay: simulator.Duration(time.Second)}, wantClass: errorTypeTimeout},
+		// A request timeout well above what a busy machine adds to a healthy answer, and a delay well above it.
+		{name: "slow response headers", fault: &simulator.Fault{Mode: simulator.FaultSlowHeaders, Delay: simulator.Duration(5 * time.Second)}, wantClass: errorTypeTimeout},
+		{name: "slow body", fault: &simulator.Fault{Mode: simulator.FaultSlowBody, Delay: simulator.Duration(5 * time.Second)}, wantClass: errorTypeTimeout},
 		{name: "truncated body", fault: &simulator.Fault{Mode: simulator.FaultTruncated}, wantClass: errorTypeNetwork},
 		{name: "malformed exposition lines", fault: &simulator.Fault{Mode: simulator.FaultMalformed}, wantClass: errorTypeParse},
 		{name: "invalid UTF-8 in a label", fault: &simulator.Fault{Mode: simulator.FaultInvalidUTF8}, wantClass: errorTypeParse},
@@ -139,7 +140,8 @@ func TestFaultMatrix(t *testing.T) {
 			require.NoError(t, ws.sim.SetFault("cpu-endpoint-1", tt.fault))
 			clock := &fakeClock{t: time.Now()}
 			s := newClockedScraper(t, ws.srv.URL, clock, func(c *Config) {
-				c.ClientConfig.Timeout = 300 * time.Millisecond
+				// Healthy answers take milliseconds; under the race detector on a busy machine, hundreds.
+				c.ClientConfig.Timeout = 1500 * time.Millisecond
 				if tt.configure != nil {
 					tt.configure(c)
 				}

@@ -12,7 +12,8 @@ package databricksservingreceiver // import "github.com/otelcol-databricks/otelc
 //  1. When a body carries, under a label that names served entities, a name the description lacks, the
 //     endpoint is described again (one GET) before the body is converted. The served entities of a
 //     configuration update in progress (pending_config) count as described. An endpoint is described this way
-//     at most once every redescribeInterval.
+//     at most once every redescribeInterval, and not while its description waits out a Retry-After or the
+//     backoff after a failed describe (discovery.Discoverer.Describe): the refresh and this path share that wait.
 //  2. If the description still lacks it, the samples go to a provisional resource: the endpoint's attributes
 //     and the entity's name, not the endpoint's own resource (whose series would then mix entities). When a
 //     description names the entity, its samples move to the full resource.
@@ -25,10 +26,12 @@ package databricksservingreceiver // import "github.com/otelcol-databricks/otelc
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/exposition"
 )
 
@@ -87,9 +90,33 @@ func containsString(values []string, v string) bool {
 	return false
 }
 
+// redescribe describes the endpoint again and applies the description, and reports whether it did. While the
+// endpoint's description waits out a Retry-After or a backoff, Describe sends nothing and describedAt stays: the
+// wait, not redescribeInterval, then bounds how often the endpoint is asked, and the first scrape after it asks.
+// The endpoint keeps its description (and the entities their provisional resources) meanwhile.
+func (s *servingScraper) redescribe(ctx context.Context, ep *endpointState, c *converter, now time.Time) bool {
+	desc, err := s.finder.Describe(ctx, ep.name, now)
+	var waiting *discovery.ThrottledError
+	if errors.As(err, &waiting) {
+		return false
+	}
+	ep.describedAt = now
+	if err != nil {
+		s.logger.Debug("Could not describe a serving endpoint whose metrics name a new served entity",
+			zap.String("endpoint", ep.name), zap.Error(err))
+		return false
+	}
+	if desc.Name != ep.name {
+		return false
+	}
+	ep.setDescription(desc, s.newResources(desc), c.stale)
+	s.finder.Remember(desc)
+	return true
+}
+
 // attribute makes sure every served entity a body names has a resource before the body is converted: it
-// describes the endpoint again when the description lacks one (at most once every redescribeInterval), and
-// gives the entities still unknown a provisional resource.
+// describes the endpoint again when the description lacks one (at most once every redescribeInterval, and not
+// while its description backs off), and gives the entities still unknown a provisional resource.
 func (s *servingScraper) attribute(ctx context.Context, ep *endpointState, c *converter, families []exposition.Family, now time.Time) {
 	// One more than the cap allows: enough to tell that a body names too many.
 	limit := s.cfg.Limits.MaxServedEntities + 1
@@ -97,17 +124,8 @@ func (s *servingScraper) attribute(ctx context.Context, ep *endpointState, c *co
 	if len(unknown) == 0 {
 		return
 	}
-	if now.Sub(ep.describedAt) >= redescribeInterval {
-		ep.describedAt = now
-		desc, err := s.finder.Describe(ctx, ep.name, now)
-		if err == nil && desc.Name == ep.name {
-			ep.setDescription(desc, s.newResources(desc), c.stale)
-			s.finder.Remember(desc)
-			unknown = ep.unknownEntities(families, limit)
-		} else if err != nil {
-			s.logger.Debug("Could not describe a serving endpoint whose metrics name a new served entity",
-				zap.String("endpoint", ep.name), zap.Error(err))
-		}
+	if now.Sub(ep.describedAt) >= redescribeInterval && s.redescribe(ctx, ep, c, now) {
+		unknown = ep.unknownEntities(families, limit)
 	}
 	// Provisional resources count towards limits.max_served_entities with the described ones: each carries the
 	// endpoint's tags, and they are kept while the endpoint is. The samples of the entities refused stay on the

@@ -414,6 +414,52 @@ func TestLifecycleEventsNeverCountAWindowTwice(t *testing.T) {
 	}
 }
 
+// A body naming an entity the description lacks makes the scrape describe the endpoint again, but not while that
+// endpoint's describe backs off: a describe answering 500 is asked on the backoff's schedule (collection interval
+// 30 s doubling up to the 5-minute refresh interval, ±20 %: at most 8 times in 20 minutes instead of the 20 and
+// more that asking once a minute makes), the entity stays on its provisional resource meanwhile, and the first
+// describe that succeeds gives it its full resource.
+func TestARedescribeWaitsOutTheDescribeBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		status   int
+		min, max int // describes in the 20 failing minutes
+	}{
+		{"500", http.StatusInternalServerError, 5, 8},
+		{"429 without Retry-After", http.StatusTooManyRequests, 5, 8},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newLifecycleHarness(t, func(c *Config) { c.Discovery.RefreshInterval = 5 * time.Minute })
+			h.scrapeFor(1)
+			gets := h.ws.requestsFor("get " + lifecycleEndpoint)
+			h.ws.failCalls(0, tc.status, "")
+			h.setBody("champion", "challenger")
+			h.scrapeFor(20)
+			asked := h.ws.requestsFor("get "+lifecycleEndpoint) - gets
+			assert.GreaterOrEqual(t, asked, tc.min, "still asked: a backoff is not a stop")
+			assert.LessOrEqual(t, asked, tc.max, "asked on the backoff's schedule, not once a minute")
+			provisional := 0
+			for _, p := range pointsOf(h.outputs, "databricks.serving.request.count") {
+				if strings.Contains(p.stream, "challenger") {
+					provisional++
+					assert.Nil(t, p.resource["databricks.serving.served_entity.entity_version"], "provisional meanwhile: only the name is known")
+				}
+			}
+			assert.Positive(t, provisional, "its samples are written meanwhile")
+
+			// Recovered: described within the last wait (at most 6 minutes), under the full resource from then on.
+			h.ws.failCalls(0, 0, "")
+			h.setEntities(entitySpec{"champion", "3", "Small"}, entitySpec{"challenger", "4", "Small"})
+			h.scrapeFor(7)
+			described := findPoints(h.outputs[len(h.outputs)-1], "databricks.serving.request.count", map[string]string{
+				"served_entity_name": "challenger", "databricks.serving.served_entity.entity_version": "4",
+			})
+			assert.NotEmpty(t, described, "described once the describe succeeds")
+			h.requireExactTotals(map[string]bool{"champion": true})
+		})
+	}
+}
+
 // requireVersions checks that the request counter was written under each version, in this order.
 func requireVersions(t *testing.T, h *lifecycleHarness, versions ...string) {
 	var seen []string

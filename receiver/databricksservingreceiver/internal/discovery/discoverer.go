@@ -38,7 +38,7 @@ type Discoverer struct {
 	logger       *zap.Logger
 
 	refreshedAt time.Time
-	mu          sync.Mutex           // guards endpoints and describeRetryAt against the concurrent scrapes
+	mu          sync.Mutex           // guards endpoints and the describe backoffs against the concurrent scrapes
 	endpoints   []workspace.Endpoint // selected, in name order, with their detailed description
 	listed      int                  // endpoints the last good list had, before any selection
 
@@ -48,8 +48,11 @@ type Discoverer struct {
 	listFailures int
 	listRetryAt  time.Time
 	listErr      error
-	// describeRetryAt is when descriptions may be asked for again after Databricks throttled one.
-	describeRetryAt time.Time
+	// describeRetryAt is when descriptions may be asked for again after Databricks throttled one with a
+	// Retry-After; describeBackoffs holds the endpoints whose last description failed, each with its own backoff
+	// (only the endpoints of the last refresh: a refresh forgets the others).
+	describeRetryAt  time.Time
+	describeBackoffs map[string]describeBackoff
 
 	// Input-driven log lines are written once per condition, not on every refresh (the refresh goroutine alone
 	// uses these): invalidNames are the invalid names of the last list, each reported once while it stays
@@ -110,6 +113,14 @@ func (d *Discoverer) reportTrimmed(total, kept int) {
 // maxLoggedItems bounds the names or errors one log line lists; the line gives their count too.
 const maxLoggedItems = 10
 
+// describeBackoff is the state of an endpoint whose description failed: how many failed in a row, the last
+// failure, and when the endpoint may be described again.
+type describeBackoff struct {
+	failures int
+	err      error
+	retryAt  time.Time
+}
+
 // ThrottledError is returned while a call waits out the Retry-After or backoff of an earlier failure.
 type ThrottledError struct {
 	Err     error
@@ -144,7 +155,7 @@ func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []
 	if err != nil {
 		d.listFailures++
 		d.listErr = err
-		d.listRetryAt = now.Add(d.backoff(err))
+		d.listRetryAt = now.Add(d.backoff(d.listFailures, err))
 		return d.current(), false, err
 	}
 	d.listFailures, d.listErr, d.listRetryAt = 0, nil, time.Time{}
@@ -156,26 +167,28 @@ func (d *Discoverer) Endpoints(ctx context.Context, now time.Time) (endpoints []
 	return described, true, nil
 }
 
-// backoff is how long to wait after the listFailures-th consecutive failed list: the Retry-After Databricks
-// named, else retryBase doubling up to the refresh interval, ±20 % so that collectors do not retry together.
-// The last good list is scraped meanwhile.
-func (d *Discoverer) backoff(err error) time.Duration {
+// backoff is how long to wait after the failures-th consecutive failure of a list, or of one endpoint's
+// description: the Retry-After Databricks named, else retryBase doubling up to the refresh interval, ±20 % so that
+// collectors (and endpoints) do not retry together. The last good list or description is used meanwhile.
+func (d *Discoverer) backoff(failures int, err error) time.Duration {
 	if wait := retryAfter(err); wait > 0 {
 		return wait
 	}
 	wait := d.retryBase
-	for i := 1; i < d.listFailures && wait < d.cfg.RefreshInterval; i++ {
+	for i := 1; i < failures && wait < d.cfg.RefreshInterval; i++ {
 		wait *= 2
 	}
 	wait = min(wait, max(d.cfg.RefreshInterval, d.retryBase))
 	return time.Duration(float64(wait) * (0.8 + 0.4*rand.Float64())) //nolint:gosec // G404: jitter, not a secret
 }
 
-// retryAfter returns the Retry-After of a throttled answer (429 or 503), 0 for any other error.
+// retryAfter returns the Retry-After of a throttled answer (429 or 503), 0 for any other error and for a
+// throttled answer that names no time: that one backs off exponentially, as a 500 does, rather than being asked
+// again at the next cycle.
 func retryAfter(err error) time.Duration {
 	var apiErr *workspace.APIError
 	if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusTooManyRequests || apiErr.StatusCode == http.StatusServiceUnavailable) {
-		return max(apiErr.RetryAfter, time.Second)
+		return apiErr.RetryAfter
 	}
 	return 0
 }
@@ -194,25 +207,69 @@ func (d *Discoverer) current() []workspace.Endpoint {
 	return d.endpoints
 }
 
-// Describe fetches one endpoint's description, unless Databricks asked (Retry-After on a 429 or 503) to wait:
-// then it returns a ThrottledError at once, and the caller keeps the description it has. It is safe to call
-// concurrently.
+// Describe fetches one endpoint's description, unless it must wait: while Databricks' Retry-After (on a 429 or
+// 503 of any description) runs, or while the endpoint backs off after its own description failed. Then it returns a
+// ThrottledError at once, and the caller keeps the description it has. The refresh and the scrapes (attribution)
+// share the wait, so neither asks more often than the backoff allows. It is safe to call concurrently.
 func (d *Discoverer) Describe(ctx context.Context, name string, now time.Time) (workspace.Endpoint, error) {
-	d.mu.Lock()
-	retryAt := d.describeRetryAt
-	d.mu.Unlock()
-	if now.Before(retryAt) {
-		return workspace.Endpoint{}, &ThrottledError{Err: errors.New("describing serving endpoints is throttled"), RetryAt: retryAt}
+	if err := d.describeWait(name, now); err != nil {
+		return workspace.Endpoint{}, err
 	}
 	desc, err := d.api.GetEndpoint(ctx, name)
-	if wait := retryAfter(err); wait > 0 {
-		d.mu.Lock()
-		if until := now.Add(wait); until.After(d.describeRetryAt) {
-			d.describeRetryAt = until
-		}
-		d.mu.Unlock()
-	}
+	d.recordDescribe(name, err, now)
 	return desc, err
+}
+
+// describeWait returns a ThrottledError while the endpoint may not be described, nil when it may.
+func (d *Discoverer) describeWait(name string, now time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now.Before(d.describeRetryAt) {
+		return &ThrottledError{Err: errors.New("describing serving endpoints is throttled"), RetryAt: d.describeRetryAt}
+	}
+	if b, failing := d.describeBackoffs[name]; failing && now.Before(b.retryAt) {
+		// The last failure names the call (its path) and why it failed.
+		return &ThrottledError{Err: b.err, RetryAt: b.retryAt}
+	}
+	return nil
+}
+
+// recordDescribe forgets an endpoint's backoff when its description succeeded, and lengthens it when it failed:
+// the Retry-After of a throttled answer, else the list's schedule (backoff) counted in the endpoint's own
+// consecutive failures, so that a failing endpoint does not slow the descriptions of the others.
+func (d *Discoverer) recordDescribe(name string, err error, now time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		delete(d.describeBackoffs, name)
+		return
+	}
+	// Databricks' rate limits hold for the workspace: a Retry-After stops every endpoint's description.
+	if wait := retryAfter(err); wait > 0 && now.Add(wait).After(d.describeRetryAt) {
+		d.describeRetryAt = now.Add(wait)
+	}
+	if d.describeBackoffs == nil {
+		d.describeBackoffs = map[string]describeBackoff{}
+	}
+	b := d.describeBackoffs[name]
+	b.failures++
+	b.err = err
+	b.retryAt = now.Add(d.backoff(b.failures, err))
+	d.describeBackoffs[name] = b
+}
+
+// forgetDescribeBackoffs drops the backoffs of the endpoints a refresh no longer selected: the map stays bounded by
+// the list, and an endpoint that is listed again later starts without a backoff.
+func (d *Discoverer) forgetDescribeBackoffs(selected []workspace.Endpoint) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name := range d.describeBackoffs {
+		if _, found := slices.BinarySearchFunc(selected, name, func(ep workspace.Endpoint, name string) int {
+			return strings.Compare(ep.Name, name)
+		}); !found {
+			delete(d.describeBackoffs, name)
+		}
+	}
 }
 
 // Remember replaces the description of a selected endpoint with a newer one that a scrape fetched, so that a
@@ -276,8 +333,8 @@ func (d *Discoverer) selectEndpoints(ctx context.Context) ([]workspace.Endpoint,
 }
 
 // describe fetches each endpoint's detailed description concurrently. An endpoint whose description cannot be
-// fetched keeps what the list said (or what the last refresh fetched): metadata is enrichment, never a reason to
-// stop scraping.
+// fetched, or that waits out a backoff, keeps what the last refresh (or a scrape) fetched, else what the list said:
+// metadata is enrichment, never a reason to stop scraping.
 func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint, now time.Time) []workspace.Endpoint {
 	current := d.current()
 	previous := make(map[string]workspace.Endpoint, len(current))
@@ -311,6 +368,7 @@ func (d *Discoverer) describe(ctx context.Context, selected []workspace.Endpoint
 		}()
 	}
 	wg.Wait()
+	d.forgetDescribeBackoffs(selected)
 	d.reportDescribeFailures(failures)
 	return out
 }

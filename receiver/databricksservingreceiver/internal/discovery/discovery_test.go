@@ -330,18 +330,23 @@ func TestInvalidNamesAreSkippedAndLoggedOnce(t *testing.T) {
 	assert.Equal(t, 1, logs.FilterMessageSnippet("not valid endpoint names").Len())
 }
 
-// A list that fails without Retry-After (a 500, a network error) backs off exponentially from the retry base,
-// ±20 %; a 429 or 503 waits exactly its Retry-After.
+// A list that fails without Retry-After (a 500, a network error, a 429 or 503 that names no time) backs off
+// exponentially from the retry base, ±20 %; a 429 or 503 waits exactly its Retry-After.
 func TestListBackoffFollowsRetryAfterOnlyWhenThrottled(t *testing.T) {
 	d := New(&fakeAPI{}, Config{RefreshInterval: time.Hour}, ShardConfig{Count: 1}, nil, "ws", 1, 10*time.Second, zap.NewNop())
-	d.listFailures = 1
-	for range 200 { // the jitter's whole range
-		wait := d.backoff(&workspace.APIError{StatusCode: http.StatusInternalServerError})
-		require.GreaterOrEqual(t, wait, 8*time.Second)
-		require.LessOrEqual(t, wait, 12*time.Second)
+	for _, err := range []error{
+		&workspace.APIError{StatusCode: http.StatusInternalServerError},
+		&workspace.APIError{StatusCode: http.StatusTooManyRequests},
+		&workspace.APIError{StatusCode: http.StatusServiceUnavailable},
+	} {
+		for range 200 { // the jitter's whole range
+			wait := d.backoff(1, err)
+			require.GreaterOrEqual(t, wait, 8*time.Second, "%v", err)
+			require.LessOrEqual(t, wait, 12*time.Second, "%v", err)
+		}
 	}
 	for _, code := range []int{http.StatusTooManyRequests, http.StatusServiceUnavailable} {
-		assert.Equal(t, 30*time.Second, d.backoff(&workspace.APIError{StatusCode: code, RetryAfter: 30 * time.Second}), "status %d", code)
+		assert.Equal(t, 30*time.Second, d.backoff(1, &workspace.APIError{StatusCode: code, RetryAfter: 30 * time.Second}), "status %d", code)
 	}
 }
 

@@ -441,7 +441,9 @@ func checkUnusedExporterNeedsNoEnv(t *testing.T, collector string, env, args []s
 		}
 	}
 	out, err := runExampleCommand(t, without, collector, append([]string{"validate"}, args...)...)
-	assert.NoError(t, err, "%s: no pipeline uses prometheus_remote_write, yet validate fails without %s:\n%s", what, unusedVar, out)
+	if assert.NoError(t, err, "%s: no pipeline uses prometheus_remote_write, yet validate fails without %s:\n%s", what, unusedVar, out) {
+		t.Logf("%s: validated without %s too (no pipeline uses prometheus_remote_write)", what, unusedVar)
+	}
 }
 
 type extensionReference struct{ path, extension string }

@@ -159,11 +159,11 @@ func TestAccountWorkspacesOverTLSAcceptTheTenantsTokens(t *testing.T) {
 	trusting := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 	get := func(url, bearer string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, url, http.NoBody)
-		require.NoError(t, err)
+		req, reqErr := http.NewRequest(http.MethodGet, url, http.NoBody)
+		require.NoError(t, reqErr)
 		req.Header.Set("Authorization", "Bearer "+bearer)
-		resp, err := trusting.Do(req)
-		require.NoError(t, err)
+		resp, doErr := trusting.Do(req)
+		require.NoError(t, doErr)
 		_ = resp.Body.Close()
 		return resp.StatusCode
 	}

@@ -484,9 +484,9 @@ func TestTheSavedStateOfAnEndpointThatLeftIsPrunedAfterTheIdleBound(t *testing.T
 					restarted = true
 				}
 				h.scrape() // at the bound at the latest: still kept
-				listed, held := savedEndpoints(t, store)
-				require.Equal(t, both, listed, "%s after it left: the table of contents still lists it", h.clock().Add(-30*time.Second).Sub(left))
-				require.Equal(t, both, held, "%s after it left: its state is still saved", h.clock().Add(-30*time.Second).Sub(left))
+				stillListed, stillHeld := savedEndpoints(t, store)
+				require.Equal(t, both, stillListed, "%s after it left: the table of contents still lists it", h.clock().Add(-30*time.Second).Sub(left))
+				require.Equal(t, both, stillHeld, "%s after it left: its state is still saved", h.clock().Add(-30*time.Second).Sub(left))
 			}
 			require.Equal(t, restart, restarted)
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +111,75 @@ func TestASampleTimestampMustBeAPlausibleWindow(t *testing.T) {
 		_, err := c.window(&exposition.Sample{TimestampMs: ms, HasTimestamp: true})
 		require.NoError(t, err, "timestamp %d is within the bounds", ms)
 	}
+}
+
+// The list's body is bounded by limits.max_endpoints times listBytesPerEndpoint, not by limits.max_body_bytes: a
+// list of exactly that size is read, one byte more is refused, and the error names limits.max_endpoints.
+func TestTheListBodyLimitIsMaxEndpointsTimesItsShare(t *testing.T) {
+	const maxEndpoints = 4
+	listLimit := maxEndpoints * listBytesPerEndpoint
+	for _, tc := range []struct {
+		name string
+		size int
+		ok   bool
+	}{
+		{"at the limit", listLimit, true},
+		{"one byte over", listLimit + 1, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ws := newHostileWorkspace([]map[string]any{{"name": "listed"}})
+			ws.metrics = func(string, int) string { return gaugeLines("a", 1) }
+			// The list padded to size by a field the client skips.
+			head, tail := `{"endpoints":[{"name":"listed"}],"padding":"`, `"}`
+			ws.list = []byte(head + strings.Repeat("x", tc.size-len(head)-len(tail)) + tail)
+			require.Len(t, ws.list, tc.size)
+			srv := httptest.NewServer(ws)
+			defer srv.Close()
+			s := newTestScraper(t, srv.URL, func(c *Config) {
+				c.Limits.MaxEndpoints = maxEndpoints
+				c.Limits.MaxBodyBytes = 1 << 10 // far below the list's: the list is not held to it
+			})
+			_, err := scrapeOnce(t, s)
+			if tc.ok {
+				require.NoError(t, err)
+				assert.Contains(t, s.endpoints, "listed")
+				return
+			}
+			require.ErrorContains(t, err, "limits.max_endpoints")
+			assert.Empty(t, s.endpoints)
+		})
+	}
+}
+
+// databricks.serving.limit.exceeded counts, for max_served_entities, the served entities the description had
+// beyond the limit plus those the body named beyond it; for max_tag_value_length, the tags dropped for their
+// value plus the other description fields emptied.
+func TestLimitExceededAddsUpWhatEachLimitDropped(t *testing.T) {
+	var served []map[string]any
+	for i := range 5 {
+		served = append(served, map[string]any{"name": fmt.Sprintf("entity-%d", i), "entity_version": "1"})
+	}
+	long := strings.Repeat("v", 65)
+	// A field emptied and a tag dropped for max_tag_value_length; two served entities beyond max_served_entities.
+	ws := newHostileWorkspace([]map[string]any{{
+		"name": "trimmed", "task": long,
+		"tags":   []map[string]string{{"key": "kept", "value": "v"}, {"key": "long", "value": long}},
+		"config": map[string]any{"served_entities": served},
+	}})
+	ws.metrics = func(string, int) string {
+		// Two entities the description does not have, and no room left for them.
+		return "# TYPE g gauge\n" +
+			fmt.Sprintf("g{served_entity_name=\"entity-0\"} 1 %d\n", bodyTimestamp) +
+			fmt.Sprintf("g{served_entity_name=\"unknown-1\"} 1 %d\n", bodyTimestamp) +
+			fmt.Sprintf("g{served_entity_name=\"unknown-2\"} 1 %d\n", bodyTimestamp)
+	}
+	srv := httptest.NewServer(ws)
+	defer srv.Close()
+	s := newTestScraper(t, srv.URL, func(c *Config) {
+		c.Limits.MaxServedEntities = 3
+		c.Limits.MaxTagValueLength = 64
+	})
+	md, err := scrapeOnce(t, s)
+	require.ErrorContains(t, err, "limits.max_served_entities")
+	assert.Equal(t, map[string]int64{"max_served_entities": 2 + 2, "max_tag_value_length": 1 + 1}, limitPoints(md, "trimmed"))
 }

@@ -146,3 +146,34 @@ func TestAValidTokenIsUsedWhileItsRenewalFails(t *testing.T) {
 	require.Error(t, err)
 	assert.False(t, errors.Is(err, context.Canceled))
 }
+
+// A token is renewed a tenth of its lifetime before it expires, at least 1 second and at most 5 minutes before.
+func TestATokenIsRenewedATenthOfItsLifetimeBeforeExpiry(t *testing.T) {
+	for lifetime, margin := range map[time.Duration]time.Duration{
+		time.Hour:        5 * time.Minute, // a tenth is 6 minutes: capped
+		20 * time.Minute: 2 * time.Minute,
+		time.Minute:      6 * time.Second,
+		5 * time.Second:  time.Second, // a tenth is half a second: raised
+	} {
+		assert.Equal(t, margin, refreshMargin(lifetime), "lifetime %s", lifetime)
+	}
+}
+
+// The token endpoint's error code and description reach the error, whether the answer says it is JSON or, as
+// gateways in front of token endpoints do, says it is text.
+func TestATokenEndpointsErrorCodeAndDescriptionAreKept(t *testing.T) {
+	for _, contentType := range []string{"application/json", "text/plain"} {
+		t.Run(contentType, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("Content-Type", contentType)
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = w.Write([]byte(`{"error":"invalid_client","error_description":"Client authentication failed"}`))
+			}))
+			defer srv.Close()
+			c := NewOAuthClientCredentials(srv.URL, "client", "secret", []string{"all-apis"}, true, srv.Client())
+			_, err := c.Token(context.Background())
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "token endpoint answered HTTP 401 invalid_client: Client authentication failed")
+		})
+	}
+}

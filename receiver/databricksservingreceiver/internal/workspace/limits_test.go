@@ -70,3 +70,20 @@ func TestTrimDescription(t *testing.T) {
 	assert.Equal(t, []ServedEntity{{Name: "y"}, {Name: "z"}}, ep.PendingConfig.ServedEntities)
 	assert.Equal(t, Trimmed{ServedEntities: 1, Tags: 1, TagKeys: 1, TagValues: 1}, ep.Trimmed)
 }
+
+// A zero limit is no limit: nothing is dropped from a description, however long or many its parts.
+func TestZeroLimitsDropNothing(t *testing.T) {
+	long := strings.Repeat("v", 5000)
+	var tags []Tag
+	var entities []ServedEntity
+	for i := range 100 {
+		tags = append(tags, Tag{Key: fmt.Sprintf("%s%03d", long, i), Value: long})
+		entities = append(entities, ServedEntity{Name: fmt.Sprintf("%s%03d", long, i), EntityVersion: long})
+	}
+	ep := Endpoint{ID: long, Task: long, Tags: tags, Config: EndpointConfig{ServedEntities: entities}}
+	want := ep
+	want.Tags, want.Config.ServedEntities = append([]Tag(nil), tags...), append([]ServedEntity(nil), entities...)
+	Limits{}.trim(&ep)
+	assert.Equal(t, Trimmed{}, ep.Trimmed)
+	assert.Equal(t, want, ep)
+}

@@ -94,3 +94,29 @@ func TestEndpointPathsAreBuiltOnce(t *testing.T) {
 	_, _ = c.FetchMetrics(context.Background(), "ok_1-A", &bytes.Buffer{})
 	assert.Equal(t, []string{"/api/2.0/serving-endpoints/ok_1-A/metrics"}, got)
 }
+
+// A secret that is part of another is redacted after it: the longer one is redacted whole, and leaves no rest
+// of itself around the shorter one's mark.
+func TestASecretInsideAnotherLeavesNoRestBehind(t *testing.T) {
+	assert.Equal(t, "got [REDACTED] back", Redact("got xabc12345y back", "abc12345", "xabc12345y"))
+}
+
+// Of a secret's base64 encodings (one per alignment), the characters that depend on the secret alone are
+// redacted when they are at least 8; fewer could be any text's, and are left.
+func TestOnlyBase64FormsOfEightCharactersOrMoreAreRedacted(t *testing.T) {
+	const secret = "1234567"
+	aligned := base64.StdEncoding.EncodeToString([]byte(secret)) // its first 8 characters are the secret's alone
+	assert.Equal(t, "echo [REDACTED]Nw==", Redact("echo "+aligned, secret))
+	for pad, short := range map[int]string{1: "EyMzQ1", 2: "xMjM0"} { // what the other alignments leave
+		enc := base64.StdEncoding.EncodeToString(append(make([]byte, pad), secret...))
+		require.Contains(t, enc, short)
+		assert.Equal(t, "echo "+short, Redact("echo "+short, secret), "alignment %d", pad)
+	}
+}
+
+// Truncate cuts on a rune boundary, and text that is not UTF-8 (a host name of escaped bytes) does not make it
+// cut outside the text.
+func TestTruncateCutsInvalidUTF8WithinTheText(t *testing.T) {
+	assert.Equal(t, "…(100 bytes)", Truncate(strings.Repeat("\x80", 100), 10))
+	assert.Equal(t, "ab…(6 bytes)", Truncate("abé\x80\x80", 3))
+}

@@ -34,6 +34,8 @@ type lifecycleStep struct {
 	fault    any // a /metrics fault to set ({"fault": ...}); nil for none
 }
 
+// The hidden endpoint stays out of the list for 2.5 s: discovery is due every second but runs at the cycle's
+// start, so two lists can be up to two cycles (2 s) apart, and a shorter absence could fall between them unseen.
 var lifecycleRounds = [][]lifecycleStep{
 	{
 		{endpoint: "multi-entity-endpoint-0", event: map[string]any{"event": "add_entity", "traffic_percentage": 30}},
@@ -43,7 +45,7 @@ var lifecycleRounds = [][]lifecycleStep{
 		{endpoint: "multi-entity-endpoint-1", event: map[string]any{"event": "remove_entity"}},
 		{endpoint: "cpu-endpoint-3", event: map[string]any{"event": "scale_to_zero"}},
 		{endpoint: "gpu-endpoint-0", event: map[string]any{"event": "flip_type"}},
-		{endpoint: "cpu-endpoint-4", event: map[string]any{"event": "hide", "gap": "1500ms"}},
+		{endpoint: "cpu-endpoint-4", event: map[string]any{"event": "hide", "gap": "2500ms"}},
 		{endpoint: "cpu-endpoint-5", event: map[string]any{"event": "recreate", "gap": "3s"}},
 		{endpoint: "cpu-endpoint-6", fault: map[string]any{"mode": "status", "status": 500}},
 	},
@@ -52,7 +54,7 @@ var lifecycleRounds = [][]lifecycleStep{
 		{endpoint: "cpu-endpoint-0", event: map[string]any{"event": "bump_version"}},
 		{endpoint: "cpu-endpoint-3", event: map[string]any{"event": "scale_up"}},
 		{endpoint: "gpu-endpoint-0", event: map[string]any{"event": "flip_type"}},
-		{endpoint: "cpu-endpoint-4", event: map[string]any{"event": "hide", "gap": "1500ms"}},
+		{endpoint: "cpu-endpoint-4", event: map[string]any{"event": "hide", "gap": "2500ms"}},
 		{endpoint: "cpu-endpoint-6", fault: nil},
 	},
 	{

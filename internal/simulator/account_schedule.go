@@ -73,17 +73,8 @@ func (a *Account) RunSchedule(ctx context.Context, events []AccountEvent) error 
 	start := a.now()
 	var errs []error
 	for _, ev := range events {
-		if wait := start.Add(ev.After).Sub(a.now()); wait > 0 {
-			timer := time.NewTimer(wait)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				timer.Stop()
-				return errors.Join(errs...)
-			case <-a.closing:
-				timer.Stop()
-				return errors.Join(errs...)
-			}
+		if !sleepUntil(ctx, a.closing, a.now, start.Add(ev.After)) {
+			return errors.Join(errs...)
 		}
 		if err := a.applyEvent(ev); err != nil {
 			errs = append(errs, fmt.Errorf("simulator: account event %s: %w", ev, err))

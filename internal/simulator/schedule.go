@@ -184,19 +184,33 @@ func (s *Server) RunSchedule(ctx context.Context, schedule []ScheduledEvent, rep
 // sleepUntil waits until the server clock reaches due; it returns false
 // when ctx ends or the server closes first.
 func (s *Server) sleepUntil(ctx context.Context, due time.Time) bool {
+	return sleepUntil(ctx, s.closing, s.now, due)
+}
+
+// sleepUntil waits until the clock now reaches due, looking at it at least
+// every schedulePollInterval (a test may move it); it returns false when ctx
+// ends or closing closes first. Server and Account schedules share it.
+func sleepUntil(ctx context.Context, closing <-chan struct{}, now func() time.Time, due time.Time) bool {
 	for {
 		select {
 		case <-ctx.Done():
 			return false
-		case <-s.closing:
+		case <-closing:
 			return false
 		default:
 		}
-		remaining := due.Sub(s.now())
+		remaining := due.Sub(now())
 		if remaining <= 0 {
 			return true
 		}
-		if s.wait(ctx, min(remaining, schedulePollInterval)) != nil {
+		timer := time.NewTimer(min(remaining, schedulePollInterval))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return false
+		case <-closing:
+			timer.Stop()
 			return false
 		}
 	}

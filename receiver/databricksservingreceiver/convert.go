@@ -399,7 +399,7 @@ func (c *converter) series(key []byte, tmpl *resourceTemplate, def metricDef, co
 	ref, ok := c.ep.series[string(key)]
 	if !ok {
 		k := string(key)
-		ref = &seriesRef{key: k, resource: tmpl, def: def, attrs: attributes(k)}
+		ref = &seriesRef{key: k, resource: tmpl, def: def, attrs: attributes(k), computed: computed}
 		ref.source = ref.key[sourceOffset:]
 		if computed {
 			ref.source = ref.key

@@ -54,10 +54,12 @@ type endpointState struct {
 	// gaugeFloor is the newest window whose gauges a collector before this one may have written (restored
 	// state): gauges are not saved, and writing them again would repeat a point.
 	gaugeFloor pcommon.Timestamp
-	// savedWindows and savedBaseline are what the last save of the state held (see persist.go).
+	// savedWindows, savedBaseline, savedUntimed and savedMark are what the last save of the state held (see
+	// persist.go).
 	savedWindows  windowTracker
 	savedBaseline bool
 	savedUntimed  pcommon.Timestamp
+	savedMark     pcommon.Timestamp
 
 	// failures counts consecutive answers that call for backoff (404, 429, 503); retryAt is when the endpoint
 	// is asked again.
@@ -87,10 +89,12 @@ type seriesRef struct {
 	attrs    []exposition.Label // the point attributes: the sample's labels, and the family's extra attribute
 	bounds   []float64          // histograms: the bucket layout, so every bucket series gets its stale marker
 	touched  time.Time          // the last scrape that saw the series
+	// computed marks a metric the receiver computes, stamped with its own clock (accumulator.Series.Clock).
+	computed bool
 }
 
 func (ref *seriesRef) series() accumulator.Series {
-	return accumulator.Series{Source: ref.source, Stream: ref.key}
+	return accumulator.Series{Source: ref.source, Stream: ref.key, Clock: ref.computed}
 }
 
 // endpointDescription is the description of an endpoint known by name alone, until discovery describes it.

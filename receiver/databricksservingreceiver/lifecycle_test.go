@@ -35,6 +35,7 @@ type lifecycleHarness struct {
 	inBody  []string                     // the served entities the body has samples of
 	status  int                          // the /metrics status
 	extra   func(ts int64) string        // more families for the body (nil: none)
+	lag     time.Duration                // how long after a minute ends the body serves it (0: at once)
 	served  map[string]map[int64]float64 // entity → window (ms) → requests, for 200 answers
 	outputs []pmetric.Metrics
 }
@@ -72,9 +73,9 @@ func (h *lifecycleHarness) clock() time.Time {
 	return h.now
 }
 
-// window is the window served at the harness' time: the minute that ended last, in ms.
+// window is the window served at the harness' time: the minute that ended last (lag ago), in ms.
 func (h *lifecycleHarness) window() int64 {
-	elapsed := h.now.Sub(time.UnixMilli(bodyTimestamp))
+	elapsed := h.now.Add(-h.lag).Sub(time.UnixMilli(bodyTimestamp))
 	return bodyTimestamp + int64(elapsed/time.Minute)*60_000
 }
 

@@ -71,7 +71,10 @@ type stateMeta struct {
 	// another collector: it starts with a baseline.
 	Selection string `json:"selection"`
 	// WrittenUpToNanos is the latest timestamp any point of the receiver had when the state was saved (stale
-	// markers and scrape health included): the next collector writes no new series at or before it.
+	// markers and scrape health included): the next collector starts no series of the metrics the receiver
+	// computes at or before it. (The series of Databricks' samples start after their own endpoint's mark, see
+	// encodeEndpointState: an endpoint's entry is rewritten whenever that mark moves, while the receiver's clock
+	// moves on every cycle, and it must not delay a minute's samples.)
 	WrittenUpToNanos uint64 `json:"written_up_to_ns"`
 }
 
@@ -168,10 +171,10 @@ func (st *stateStore) load(ctx context.Context, now time.Time) restoredState {
 			zap.Stringer("storage", st.id))
 	}
 	st.restoredAt = time.UnixMilli(meta.SavedAtMillis)
-	notBefore := pcommon.Timestamp(meta.WrittenUpToNanos)
+	clockMark := pcommon.Timestamp(meta.WrittenUpToNanos)
 	for _, name := range meta.Endpoints {
 		raw, err := st.client.Get(ctx, stateEndpointKey+name)
-		ep, removedAt, decodeErr := decodeEndpointState(name, raw, now, notBefore)
+		ep, removedAt, decodeErr := decodeEndpointState(name, raw, now, clockMark)
 		if err != nil || decodeErr != nil {
 			st.logger.Warn("Discarding the saved state of a serving endpoint that could not be read; its first minute is a baseline",
 				zap.String("endpoint", name), zap.Error(errors.Join(err, decodeErr)))
@@ -232,8 +235,9 @@ func (st *stateStore) save(ctx context.Context, endpoints map[string]*endpointSt
 	add := func(name string, ep *endpointState, removedAt time.Time) {
 		meta.Endpoints = append(meta.Endpoints, name)
 		kept[name] = removedAt
-		writtenUpTo = max(writtenUpTo, ep.acc.WrittenUpTo())
-		if savedAt, ok := st.saved[name]; ok && savedAt.Equal(removedAt) && !ep.stateChanged() {
+		samples, all := ep.acc.WrittenUpTo()
+		writtenUpTo = max(writtenUpTo, all)
+		if savedAt, ok := st.saved[name]; ok && savedAt.Equal(removedAt) && !ep.stateChanged(samples) {
 			return
 		}
 		ops = append(ops, storage.SetOperation(stateEndpointKey+name, st.encodeEndpointState(ep, removedAt)))
@@ -278,20 +282,26 @@ func (st *stateStore) save(ctx context.Context, endpoints map[string]*endpointSt
 
 func (st *stateStore) close(ctx context.Context) error { return st.client.Close(ctx) }
 
-// stateChanged reports whether the endpoint's saved state is out of date. (What it last wrote is saved with the
-// table of contents on every cycle, see stateMeta.WrittenUpToNanos.)
-func (ep *endpointState) stateChanged() bool {
-	return ep.acc.Dirty() || ep.windows != ep.savedWindows || ep.baseline != ep.savedBaseline || ep.untimedWindow != ep.savedUntimed
+// stateChanged reports whether the endpoint's saved state is out of date: it counted something, saw a new minute,
+// or wrote a sample (or stale marker) after its saved mark (samplesMark is the mark now). What the metrics the
+// receiver computes last wrote is saved with the table of contents on every cycle, see stateMeta.WrittenUpToNanos.
+func (ep *endpointState) stateChanged(samplesMark pcommon.Timestamp) bool {
+	return ep.acc.Dirty() || ep.windows != ep.savedWindows || ep.baseline != ep.savedBaseline ||
+		ep.untimedWindow != ep.savedUntimed || samplesMark != ep.savedMark
 }
 
 func (ep *endpointState) stateSaved() {
 	ep.acc.ClearDirty()
 	ep.savedWindows, ep.savedBaseline, ep.savedUntimed = ep.windows, ep.baseline, ep.untimedWindow
+	ep.savedMark, _ = ep.acc.WrittenUpTo()
 }
 
-// encodeEndpointState is an endpoint's saved form: a magic, flags (bit 0: baseline still pending), when it
-// left the list (0 while listed), its window tracker, the latest timestamp it wrote (stale markers included), the
-// window and hash of its last body without timestamps, then its accumulator's state, deflated. The series keys
+// encodeEndpointState is an endpoint's saved form: a magic, flags (bit 0: baseline still pending; bit 1: the mark
+// that follows covers the series of samples alone), when it left the list (0 while listed), its window tracker,
+// the latest timestamp it wrote to a series of Databricks' samples (stale markers included), the window and hash
+// of its last body without timestamps, then its accumulator's state, deflated. (State saved before bit 1 existed
+// has the latest timestamp of any series there, as of the entry's last write: the table of contents' mark is
+// then the floor of every series, as it was.) The series keys
 // repeat the same metric and label names, so deflate saves most of it (measured by TestSavedStateIsSmall).
 func (st *stateStore) encodeEndpointState(ep *endpointState, removedAt time.Time) []byte {
 	st.buf = ep.acc.AppendState(st.buf[:0])
@@ -305,7 +315,7 @@ func (st *stateStore) encodeEndpointState(ep *endpointState, removedAt time.Time
 }
 
 func appendStateHeader(b []byte, ep *endpointState, removedAt time.Time) []byte {
-	flags := byte(0)
+	flags := byte(samplesMarkFlag)
 	if ep.baseline {
 		flags |= 1
 	}
@@ -317,16 +327,20 @@ func appendStateHeader(b []byte, ep *endpointState, removedAt time.Time) []byte 
 	b = binary.AppendUvarint(b, removedMillis)
 	b = binary.AppendUvarint(b, uint64(ep.windows.newest))
 	b = binary.AppendUvarint(b, uint64(ep.windows.length))
-	b = binary.AppendUvarint(b, uint64(ep.acc.WrittenUpTo()))
+	samples, _ := ep.acc.WrittenUpTo()
+	b = binary.AppendUvarint(b, uint64(samples))
 	b = binary.AppendUvarint(b, uint64(ep.untimedWindow))
 	return binary.LittleEndian.AppendUint64(b, ep.untimedBodyHash)
 }
 
 var errEndpointState = errors.New("not an endpoint's saved state")
 
-// decodeEndpointState reads an endpoint's saved form (see encodeEndpointState). notBefore is the table of
-// contents' latest timestamp: nothing new of the endpoint is written at or before it.
-func decodeEndpointState(name string, b []byte, now time.Time, notBefore pcommon.Timestamp) (*endpointState, time.Time, error) {
+// samplesMarkFlag is the flag of an endpoint's saved form whose mark covers the series of samples alone.
+const samplesMarkFlag = 2
+
+// decodeEndpointState reads an endpoint's saved form (see encodeEndpointState). clockMark is the table of
+// contents' latest timestamp: no metric the receiver computes is written at or before it.
+func decodeEndpointState(name string, b []byte, now time.Time, clockMark pcommon.Timestamp) (*endpointState, time.Time, error) {
 	if len(b) < len(endpointStateMagic)+1 || string(b[:len(endpointStateMagic)]) != endpointStateMagic {
 		return nil, time.Time{}, errEndpointState
 	}
@@ -360,7 +374,11 @@ func decodeEndpointState(name string, b []byte, now time.Time, notBefore pcommon
 	}
 	ep.windows = windowTracker{newest: pcommon.Timestamp(fields[1]), length: pcommon.Timestamp(fields[2])}
 	ep.gaugeFloor = ep.windows.newest
-	ep.acc.SetNotBefore(max(pcommon.Timestamp(fields[3]), notBefore))
+	samplesMark := pcommon.Timestamp(fields[3])
+	if flags&samplesMarkFlag == 0 {
+		samplesMark = max(samplesMark, clockMark)
+	}
+	ep.acc.SetNotBefore(samplesMark, clockMark)
 	ep.untimedWindow, ep.untimedBodyHash = pcommon.Timestamp(fields[4]), untimedHash
 	ep.stateSaved()
 	var removedAt time.Time

@@ -260,3 +260,126 @@ func TestARestartWritesNothingBeforeWhatThePreviousCollectorWrote(t *testing.T) 
 	h.scrape()
 	requireStreamsAscend(t, h.outputs, "databricks.serving.scrape.up", "databricks.serving.cpu.utilization")
 }
+
+// A collector stopped just after a minute ended, before the endpoint published that minute: its last cycle
+// wrote scrape health after the minute's timestamp. The next collector writes the minute's gauges at the
+// minute's timestamp all the same: what a receiver stamps with its own clock does not delay the samples Databricks
+// stamped (only a point of the same series could, and none was written).
+func TestScrapeHealthWrittenAfterAMinuteEndedDoesNotDelayItsGaugesAfterARestart(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(1) // minutes 0 (baseline) and 1 at t = 30 s and 60 s
+	// t = 120.069 s: minute 2 has ended, the endpoint still serves minute 1.
+	h.advance(30*time.Second + 69*time.Millisecond)
+	h.mu.Lock()
+	h.lag = time.Second
+	h.mu.Unlock()
+	h.scrape()
+	require.NoError(t, h.s.shutdown(context.Background()))
+	h.s.store = nil
+
+	// The next collector, 431 ms later: minute 2 is published now.
+	h.advance(-30*time.Second + 431*time.Millisecond)
+	h.mu.Lock()
+	h.lag = 0
+	h.mu.Unlock()
+	h.restart(store, nil)
+	md := h.scrape()
+	minute2 := pcommon.Timestamp(time.Duration(bodyTimestamp+120_000) * time.Millisecond)
+	points := findPoints(md, "databricks.serving.cpu.utilization", nil)
+	require.Len(t, points, 1, "minute 2's gauge")
+	assert.Equal(t, minute2.AsTime(), points[0].ts.AsTime(), "the gauge of minute 2 is stamped with minute 2")
+	requireStreamsAscend(t, h.outputs, "databricks.serving.scrape.up", "databricks.serving.cpu.utilization",
+		"databricks.serving.request.count")
+	h.requireExactTotals(map[string]bool{"champion": true})
+	requireNoCounterReset(t, h.outputs)
+}
+
+// A gauge family turns into a summary after a minute ended and before the endpoint published it: the gauge's
+// stream ends with a stale marker stamped after that minute, and nothing the receiver counts changed. The marker
+// is saved all the same, so when the family turns back into a gauge after a restart, the gauge goes on after
+// its marker instead of before it (which Prometheus would reject as out of order).
+func TestAStaleMarkerWrittenAfterAMinuteEndedIsSavedForTheNextCollector(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	summary := false
+	h.extra = func(ts int64) string {
+		if summary {
+			return fmt.Sprintf("# TYPE queue_depth summary\nqueue_depth{quantile=\"0.5\"} 3 %d\nqueue_depth_sum 9 %d\nqueue_depth_count 3 %d\n", ts, ts, ts)
+		}
+		return fmt.Sprintf("# TYPE queue_depth gauge\nqueue_depth 3 %d\n", ts)
+	}
+	h.restart(store, nil)
+	h.scrapeFor(1) // t = 30 s (minute 0), 60 s (minute 1)
+	h.scrape()     // t = 90 s, minute 1 again
+	// t = 130 s: minute 2 has ended, the endpoint still serves minute 1, as a summary now.
+	h.advance(10 * time.Second)
+	h.mu.Lock()
+	h.lag, summary = 20*time.Second, true
+	h.mu.Unlock()
+	h.scrape()
+	require.NoError(t, h.s.shutdown(context.Background()))
+	h.s.store = nil
+
+	// The next collector, 2 s later: minute 2 is published, as a gauge again.
+	h.advance(-28 * time.Second)
+	h.mu.Lock()
+	h.lag, summary = 0, false
+	h.mu.Unlock()
+	h.restart(store, nil)
+	h.scrape()
+	gauge := pointsOf(h.outputs, "databricks.serving.unmapped.queue_depth")
+	require.NotEmpty(t, gauge)
+	requireStreamsAscend(t, h.outputs, "databricks.serving.unmapped.queue_depth")
+	last := gauge[len(gauge)-1]
+	assert.False(t, last.noValue, "the last point is minute 2's gauge")
+}
+
+// A cycle that sees no new minute (a re-scrape) writes the scrape health and nothing else: the saved state of
+// the endpoint is not written again, only the table of contents (which holds the receiver's own clock mark).
+func TestAReScrapeDoesNotRewriteAnEndpointsSavedState(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(2) // t = 30 s … 120 s: minutes 0, 1, 1, 2
+	entry := string(store.data[stateEndpointKey+lifecycleEndpoint])
+	require.NotEmpty(t, entry)
+	h.scrape() // t = 150 s: minute 2 again
+	assert.Equal(t, entry, string(store.data[stateEndpointKey+lifecycleEndpoint]), "the endpoint's saved state")
+	// Also after a restart, whose first cycle resumes every stream.
+	h.advance(5 * time.Second)
+	h.restart(store, nil)
+	h.scrape() // t = 185 s: minute 3, saved
+	entry = string(store.data[stateEndpointKey+lifecycleEndpoint])
+	h.scrape() // t = 215 s: minute 3 again
+	assert.Equal(t, entry, string(store.data[stateEndpointKey+lifecycleEndpoint]), "the endpoint's saved state after a restart")
+}
+
+// An endpoint saved before its entry had a mark of its own for Databricks' samples (flag bit 1 clear) starts
+// every series after the table of contents' mark, as such state always did.
+func TestAnEndpointSavedWithoutASamplesMarkStartsAfterTheTablesMark(t *testing.T) {
+	store := newMemStorage()
+	h := newLifecycleHarness(t)
+	h.restart(store, nil)
+	h.scrapeFor(1)
+	raw := store.data[stateEndpointKey+lifecycleEndpoint]
+	require.NotZero(t, raw[len(endpointStateMagic)]&samplesMarkFlag, "a new entry has its own mark")
+	ep, _, err := decodeEndpointState(lifecycleEndpoint, raw, h.clock(), 0)
+	require.NoError(t, err)
+	samples, _ := ep.acc.WrittenUpTo()
+	clockMark := samples + pcommon.Timestamp(time.Minute)
+
+	ep, _, err = decodeEndpointState(lifecycleEndpoint, raw, h.clock(), clockMark)
+	require.NoError(t, err)
+	got, all := ep.acc.WrittenUpTo()
+	assert.Equal(t, samples, got, "a new entry's own mark holds for its samples")
+	assert.Equal(t, clockMark, all, "the table's mark holds for the metrics the receiver computes")
+
+	old := append([]byte(nil), raw...)
+	old[len(endpointStateMagic)] &^= samplesMarkFlag
+	ep, _, err = decodeEndpointState(lifecycleEndpoint, old, h.clock(), clockMark)
+	require.NoError(t, err)
+	got, _ = ep.acc.WrittenUpTo()
+	assert.Equal(t, clockMark, got, "an old entry's samples start after the table's mark")
+}

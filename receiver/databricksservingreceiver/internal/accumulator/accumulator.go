@@ -86,6 +86,10 @@ const (
 type Series struct {
 	Source string
 	Stream string
+	// Clock marks a stream stamped with the collector's clock (a metric the receiver computes, such as its scrape
+	// health) rather than with Databricks' windows. A restored accumulator keeps the two apart (SetNotBefore):
+	// the receiver's clock runs on between the windows, and a minute's samples must not wait for it.
+	Clock bool
 }
 
 // Emission describes what the caller must write after an observation.
@@ -120,23 +124,30 @@ type Accumulator struct {
 	now     time.Time // time of the current scrape, for eviction and stale markers
 	// dirty is set when cumulative state changed since the last ClearDirty: what AppendState saves.
 	dirty bool
-	// notBefore is the earliest timestamp a stream the accumulator has no record of may be written at (see
-	// SetNotBefore).
-	notBefore pcommon.Timestamp
+	// notBefore and clockNotBefore are the earliest timestamps a stream the accumulator has no record of may be
+	// written at, of Databricks' samples and of Clock streams (see SetNotBefore).
+	notBefore, clockNotBefore pcommon.Timestamp
 }
 
-// SetNotBefore makes every stream the accumulator has no record of start after ts: a collector restored from
+// SetNotBefore makes every stream the accumulator has no record of start after a mark: a collector restored from
 // saved state writes nothing at or before what the collector before it wrote to series it did not save
-// (gauges, stale markers).
-func (a *Accumulator) SetNotBefore(ts pcommon.Timestamp) { a.notBefore = ts }
+// (gauges, stale markers). samples is the mark of the streams of Databricks' samples, clock that of Clock
+// streams (which is the later one: the receiver stamps its own metrics on every scrape).
+func (a *Accumulator) SetNotBefore(samples, clock pcommon.Timestamp) {
+	a.notBefore, a.clockNotBefore = samples, max(samples, clock)
+}
 
-// WrittenUpTo returns the latest timestamp written to any stream, stale markers included.
-func (a *Accumulator) WrittenUpTo() pcommon.Timestamp {
-	var latest pcommon.Timestamp
+// WrittenUpTo returns the latest timestamp written to a stream, stale markers included: of the streams of
+// Databricks' samples, and of every stream (Clock ones included).
+func (a *Accumulator) WrittenUpTo() (samples, all pcommon.Timestamp) {
+	samples, all = a.notBefore, a.clockNotBefore
 	for _, st := range a.streams {
-		latest = max(latest, st.lastWritten)
+		all = max(all, st.lastWritten)
+		if !st.clock {
+			samples = max(samples, st.lastWritten)
+		}
 	}
-	return max(latest, a.notBefore)
+	return samples, max(samples, all)
 }
 
 // source is what is remembered of one Databricks series.
@@ -163,6 +174,7 @@ type stream struct {
 	// lastWritten is the timestamp of the last point written, stale markers included; it outlives the end of
 	// the stream, so a stream that starts again starts after it.
 	lastWritten pcommon.Timestamp
+	clock       bool // see Series.Clock
 	sum         float64
 	histogram   Histogram
 	touched     time.Time
@@ -246,7 +258,7 @@ func (a *Accumulator) Reset() {
 	a.dirty = true
 	clear(a.sources)
 	for _, st := range a.streams {
-		*st = stream{kind: st.kind, lastWritten: st.lastWritten, touched: st.touched}
+		*st = stream{kind: st.kind, lastWritten: st.lastWritten, touched: st.touched, clock: st.clock}
 	}
 }
 
@@ -278,11 +290,14 @@ func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fre
 	}
 	st, ok = a.streams[s.Stream]
 	if !ok {
-		st = &stream{kind: kind, lastWritten: a.notBefore}
+		st = &stream{kind: kind, lastWritten: a.notBefore, clock: s.Clock}
+		if s.Clock {
+			st.lastWritten = a.clockNotBefore
+		}
 		a.streams[s.Stream] = st
 	} else if st.kind != kind {
 		// The caller keys streams by kind, so this is a defence: a stream never mixes kinds.
-		*st = stream{kind: kind, lastWritten: st.lastWritten}
+		*st = stream{kind: kind, lastWritten: st.lastWritten, clock: s.Clock}
 	}
 	st.touched = a.now
 	src.stream, src.current = s.Stream, st

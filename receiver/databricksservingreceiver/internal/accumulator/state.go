@@ -6,9 +6,9 @@ package accumulator // import "github.com/otelcol-databricks/otelcol-databricks/
 // Saved state: what a collector that restarts needs to go on counting as if it had not stopped.
 //
 // Only cumulative series are saved: for each source, the newest window it counted and the stream it writes;
-// for each stream, whether it is open, its start, the last timestamp written and its total. Gauges are not
-// saved: a gauge written again after a restart is the same value for the same minute. The counted windows
-// collapse into the newest one: Databricks serves only the last minute, so a window older than it cannot arrive
+// for each stream, whether it is open and stamped with the collector's clock (Series.Clock), its start, the last
+// timestamp written and its total. Gauges are not saved: a gauge written again after a restart is the same value
+// for the same minute. The counted windows collapse into the newest one: Databricks serves only the last minute, so a window older than it cannot arrive
 // new (a late window older than it, which the in-memory ring would still have taken, is dropped instead).
 //
 // The encoding is compact binary (a thousand endpoints are saved every cycle): unsigned varints for counts,
@@ -91,6 +91,9 @@ func (st *stream) appendState(b []byte, key string, layouts *[][]float64) []byte
 	flags := byte(0)
 	if st.open {
 		flags = 1
+	}
+	if st.clock {
+		flags |= 2
 	}
 	b = append(b, flags)
 	b = binary.AppendUvarint(b, uint64(st.start))
@@ -255,7 +258,7 @@ func (r *stateReader) streams() ([]savedStream, []uint64) {
 	layoutOf := make([]uint64, n)
 	for i := range n {
 		key, kind, flags := r.string(), Kind(r.byte()), r.byte()
-		st := &stream{kind: kind, open: flags&1 != 0, resumed: true}
+		st := &stream{kind: kind, open: flags&1 != 0, clock: flags&2 != 0, resumed: true}
 		st.start, st.lastWritten = r.timestamp(), r.timestamp()
 		switch kind {
 		case KindSum:

@@ -255,3 +255,29 @@ func TestStateReaderBoundsEveryRead(t *testing.T) {
 	assert.Equal(t, byte(0), r.byte())
 	require.ErrorIs(t, r.err, errCorrupt)
 }
+
+// The receiver's own metrics (Clock streams) are stamped with its clock on every scrape, Databricks' samples with
+// their minute: the two marks are kept apart, saved with the streams, and a restored accumulator starts each kind
+// of new stream after its own mark.
+func TestClockStreamsAndSampleStreamsHaveMarksOfTheirOwn(t *testing.T) {
+	acc := New()
+	scrapedAt := minute(2) + 69*ms // just after minute 2 ended, before it was published
+	acc.AddGauge(one("cpu"), KindGauge, minute(1))
+	acc.AddGauge(Series{Source: "up", Stream: "up", Clock: true}, KindGauge, scrapedAt)
+	acc.AddComputedSum(Series{Source: "missed", Stream: "missed", Clock: true}, scrapedAt, 0)
+	samples, all := acc.WrittenUpTo()
+	assert.Equal(t, minute(1), samples)
+	assert.Equal(t, scrapedAt, all)
+
+	restored := New()
+	require.NoError(t, restored.LoadState(acc.AppendState(nil), time.Now()))
+	restored.SetNotBefore(samples, all)
+	gotSamples, gotAll := restored.WrittenUpTo()
+	assert.Equal(t, samples, gotSamples, "the saved Clock stream (missed) stays out of the samples' mark")
+	assert.Equal(t, all, gotAll)
+
+	em := restored.AddGauge(one("cpu"), KindGauge, minute(2))
+	assert.Equal(t, minute(2), em.Timestamp, "minute 2's sample is stamped with minute 2")
+	em = restored.AddGauge(Series{Source: "up", Stream: "up", Clock: true}, KindGauge, minute(2)+10*ms)
+	assert.Equal(t, scrapedAt+ms, em.Timestamp, "a Clock stream starts after the clock's mark (a clock behind)")
+}

@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/accumulator"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/discovery"
 	"github.com/otelcol-databricks/otelcol-databricks/receiver/databricksservingreceiver/internal/metadata"
 )
@@ -375,6 +376,9 @@ func TestAnEndpointSavedWithoutASamplesMarkStartsAfterTheTablesMark(t *testing.T
 	got, all := ep.acc.WrittenUpTo()
 	assert.Equal(t, samples, got, "a new entry's own mark holds for its samples")
 	assert.Equal(t, clockMark, all, "the table's mark holds for the metrics the receiver computes")
+	next := samples + pcommon.Timestamp(time.Second) // a new sample series' first window
+	gauge := accumulator.Series{Source: "new", Stream: "new"}
+	assert.Equal(t, next, ep.acc.AddGauge(gauge, accumulator.KindGauge, next).Timestamp)
 
 	old := append([]byte(nil), raw...)
 	old[len(endpointStateMagic)] &^= samplesMarkFlag
@@ -382,4 +386,5 @@ func TestAnEndpointSavedWithoutASamplesMarkStartsAfterTheTablesMark(t *testing.T
 	require.NoError(t, err)
 	got, _ = ep.acc.WrittenUpTo()
 	assert.Equal(t, clockMark, got, "an old entry's samples start after the table's mark")
+	assert.Equal(t, clockMark+pcommon.Timestamp(time.Millisecond), ep.acc.AddGauge(gauge, accumulator.KindGauge, next).Timestamp)
 }

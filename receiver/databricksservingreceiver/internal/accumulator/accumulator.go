@@ -280,7 +280,9 @@ func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fre
 	}
 	src.touched = a.now
 	if src.stream == s.Stream && src.current != nil && src.current.kind == kind {
-		src.current.touched = a.now
+		// The caller says on every observation whether the stream is a Clock stream: state saved before the
+		// flag was saved restores it unset.
+		src.current.touched, src.current.clock = a.now, s.Clock
 		return src, src.current, fresh, em
 	}
 	if src.stream != s.Stream && src.stream != "" {
@@ -299,7 +301,7 @@ func (a *Accumulator) observe(s Series, kind Kind) (src *source, st *stream, fre
 		// The caller keys streams by kind, so this is a defence: a stream never mixes kinds.
 		*st = stream{kind: kind, lastWritten: st.lastWritten, clock: s.Clock}
 	}
-	st.touched = a.now
+	st.touched, st.clock = a.now, s.Clock
 	src.stream, src.current = s.Stream, st
 	return src, st, fresh, em
 }

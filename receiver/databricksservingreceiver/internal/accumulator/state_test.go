@@ -281,3 +281,28 @@ func TestClockStreamsAndSampleStreamsHaveMarksOfTheirOwn(t *testing.T) {
 	em = restored.AddGauge(Series{Source: "up", Stream: "up", Clock: true}, KindGauge, minute(2)+10*ms)
 	assert.Equal(t, scrapedAt+ms, em.Timestamp, "a Clock stream starts after the clock's mark (a clock behind)")
 }
+
+// State saved before streams carried the Clock flag restores a Clock stream without it: its first observation
+// sets it, so the receiver's clock does not move the samples' mark (which would rewrite the endpoint's saved
+// state on every cycle and delay the next minute's samples after a restart).
+func TestAClockStreamRestoredWithoutItsFlagGetsItBack(t *testing.T) {
+	acc := New()
+	missed := Series{Source: "missed", Stream: "missed"}
+	acc.AddGauge(one("cpu"), KindGauge, minute(1))
+	acc.AddComputedSum(missed, minute(1)+500*ms, 0) // saved as by a receiver without the flag
+	restored := New()
+	require.NoError(t, restored.LoadState(acc.AppendState(nil), time.Now()))
+	restored.SetNotBefore(minute(1), minute(1)+500*ms)
+
+	missed.Clock = true
+	for n := range 2 {
+		restored.AddComputedSum(missed, minute(2)+pcommon.Timestamp(n)*30*ms, 0)
+	}
+	samples, all := restored.WrittenUpTo()
+	assert.Equal(t, minute(1), samples, "the Clock stream stays out of the samples' mark")
+	assert.Equal(t, minute(2)+30*ms, all)
+	again := New()
+	require.NoError(t, again.LoadState(restored.AppendState(nil), time.Now()))
+	samples, _ = again.WrittenUpTo()
+	assert.Zero(t, samples, "and it is saved with the flag")
+}

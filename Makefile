@@ -16,8 +16,8 @@ BIN := bin
 DIST := $(BIN)/otelcol-databricks
 SIMULATOR := $(BIN)/workspace-simulator
 E2E_TEST := $(BIN)/e2e.test
-# How long each fuzz target runs in `make test` (crashers are saved under testdata/fuzz and become regression tests).
-# Fuzzing budgets in executions (about 20 s each on two cores), not in time: with a duration, Go 1.26's fuzzing
+# How long each fuzz target runs in `make test` (crashers are saved under testdata/fuzz and become regression
+# tests): budgets in executions (about 20 s each on two cores), not in time. With a duration, Go 1.26's fuzzing
 # coordinator can fail a target with a bare "context deadline exceeded" at the end (no input found; fixed in Go
 # 1.27, golang/go#75804), and its workers stall for seconds while it does. FUZZ_SCALE multiplies all four.
 FUZZ_SCALE ?= 1
@@ -163,9 +163,9 @@ test-unit:
 		$(GO) -C $$m test -race -count=1 ./...; \
 	done
 
-## fuzz: the fuzz targets, each for its budget of executions (see FUZZ_SCALE): parsing and conversion of arbitrary bodies, the lifecycle property
-## (random workspace changes, failures and restarts against a model with its own truth), the fast parser against
-## expfmt, and the accumulator.
+## fuzz: the fuzz targets, each for its budget of executions (see FUZZ_SCALE): parsing and conversion of
+## arbitrary bodies, the lifecycle property (random workspace changes, failures and restarts against a model with
+## its own truth), the fast parser against expfmt, and the accumulator.
 fuzz:
 	$(GO) -C $(RECEIVER) test -run '^$$' -fuzz '^FuzzParseAndConvert$$' -fuzztime $(FUZZ_PARSE) .
 	$(GO) -C $(RECEIVER) test -run '^$$' -fuzz '^FuzzLifecycle$$' -fuzztime $(FUZZ_LIFECYCLE) .

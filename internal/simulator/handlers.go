@@ -150,6 +150,11 @@ func (s *Server) delayResponse(ctx context.Context) error {
 // wait waits d, giving up early when the client goes away or the server
 // closes.
 func (s *Server) wait(ctx context.Context, d time.Duration) error {
+	return waitOrStop(ctx, s.closing, d)
+}
+
+// waitOrStop waits d, giving up early when ctx ends or closing closes.
+func waitOrStop(ctx context.Context, closing <-chan struct{}, d time.Duration) error {
 	if d <= 0 {
 		return nil
 	}
@@ -160,7 +165,7 @@ func (s *Server) wait(ctx context.Context, d time.Duration) error {
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("request abandoned: %w", ctx.Err())
-	case <-s.closing:
+	case <-closing:
 		return fmt.Errorf("simulator is shutting down")
 	}
 }

@@ -203,14 +203,7 @@ func sleepUntil(ctx context.Context, closing <-chan struct{}, now func() time.Ti
 		if remaining <= 0 {
 			return true
 		}
-		timer := time.NewTimer(min(remaining, schedulePollInterval))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			timer.Stop()
-			return false
-		case <-closing:
-			timer.Stop()
+		if waitOrStop(ctx, closing, min(remaining, schedulePollInterval)) != nil {
 			return false
 		}
 	}

@@ -8,8 +8,9 @@ package accumulator // import "github.com/otelcol-databricks/otelcol-databricks/
 // Only cumulative series are saved: for each source, the newest window it counted and the stream it writes;
 // for each stream, whether it is open and stamped with the collector's clock (Series.Clock), its start, the last
 // timestamp written and its total. Gauges are not saved: a gauge written again after a restart is the same value
-// for the same minute. The counted windows collapse into the newest one: Databricks serves only the last minute, so a window older than it cannot arrive
-// new (a late window older than it, which the in-memory ring would still have taken, is dropped instead).
+// for the same minute. The counted windows collapse into the newest one: Databricks serves only the last minute,
+// so a window older than it cannot arrive new (a late window older than it, which the in-memory ring would still
+// have taken, is dropped instead).
 //
 // The encoding is compact binary (a thousand endpoints are saved every cycle): unsigned varints for counts,
 // lengths and timestamps, IEEE 754 bits for floats, and a table of histogram layouts, which the series of an
